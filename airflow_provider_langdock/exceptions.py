@@ -1,0 +1,97 @@
+"""Typed errors of the Langdock provider.
+
+Every error is a :class:`LangdockError`, itself an ``AirflowException``, so a DAG can catch one
+family or one precise cause. Messages carry the API's own ``error`` and ``message`` fields and
+never the API key.
+"""
+
+from __future__ import annotations
+
+from airflow.providers.common.compat.sdk import AirflowException
+
+
+class LangdockError(AirflowException):
+    """Base class of every error raised by this provider."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        http_status: int | None = None,
+        api_error: str | None = None,
+        api_message: str | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.http_status = http_status
+        self.api_error = api_error
+        self.api_message = api_message
+
+
+class LangdockInputError(LangdockError, ValueError):
+    """A parameter or connection setting is invalid; raised before any request is sent."""
+
+
+class LangdockAuthError(LangdockError):
+    """The API key was refused (401) or lacks the ``USAGE_EXPORT_API`` scope (403)."""
+
+
+class LangdockNoDataError(LangdockError):
+    """The API has no usage data for the requested period (404 "No data found")."""
+
+
+class LangdockBadRequestError(LangdockError):
+    """The API refused the request (400): invalid range, unsupported ``group_by``, ..."""
+
+
+class LangdockExportTooLargeError(LangdockBadRequestError):
+    """The export exceeds the API's row cap (400 "Export too large"); narrow the date range."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        row_count: int,
+        row_limit: int,
+        api_error: str | None = None,
+        api_message: str | None = None,
+    ) -> None:
+        super().__init__(message, http_status=400, api_error=api_error, api_message=api_message)
+        self.row_count = row_count
+        self.row_limit = row_limit
+
+
+class LangdockTransientError(LangdockError):
+    """An error worth retrying: rate limit, server error or network failure."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        http_status: int | None = None,
+        api_error: str | None = None,
+        api_message: str | None = None,
+        retry_after: float | None = None,
+    ) -> None:
+        super().__init__(message, http_status=http_status, api_error=api_error, api_message=api_message)
+        #: Seconds the server asked us to wait (``Retry-After``), if it said.
+        self.retry_after = retry_after
+
+
+class LangdockRateLimitError(LangdockTransientError):
+    """The API answered 429 and kept answering it until the retries ran out."""
+
+
+class LangdockServerError(LangdockTransientError):
+    """The API answered 5xx (after retries, for 500/502/503/504)."""
+
+
+class LangdockConnectionError(LangdockTransientError):
+    """The API could not be reached: connection refused or reset, DNS failure or timeout."""
+
+
+class LangdockInvalidResponseError(LangdockError):
+    """The API answered 2xx with a body that is not the documented shape."""
+
+
+class LangdockDownloadError(LangdockError):
+    """Downloading the export file from its signed URL failed."""

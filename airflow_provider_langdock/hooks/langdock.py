@@ -1,0 +1,352 @@
+"""``LangdockHook``: the ``langdock`` connection and every call of the Usage Export API."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from functools import cached_property
+from typing import Any
+
+import requests
+from airflow.providers.common.compat.sdk import BaseHook, mask_secret
+from requests.auth import AuthBase
+from tenacity import Retrying
+
+from airflow_provider_langdock.api import (
+    DateLike,
+    ExportRecords,
+    ExportRequest,
+    ExportResult,
+    Route,
+    error_for_response,
+    parse_export_response,
+    parse_records_response,
+    recent_probe_range,
+    redact_signed_query,
+    redact_url,
+)
+from airflow_provider_langdock.connection import USER_AGENT, LangdockSettings, settings_from_connection
+from airflow_provider_langdock.connection_ui import (
+    CONN_FIELDS,
+    CONN_TYPE,
+    DEFAULT_CONN_ID,
+    HOOK_NAME,
+    UI_FIELD_BEHAVIOUR,
+)
+from airflow_provider_langdock.exceptions import (
+    LangdockAuthError,
+    LangdockConnectionError,
+    LangdockDownloadError,
+    LangdockError,
+    LangdockNoDataError,
+    LangdockServerError,
+    LangdockTransientError,
+)
+from airflow_provider_langdock.retries import RetryPolicy
+
+DEFAULT_CHUNK_SIZE = 1024 * 1024
+_DOWNLOAD_FAILURES = (requests.RequestException, OSError)
+
+
+class _RedactSignedUrls(logging.Filter):
+    """Removes signed-URL signatures from urllib3's request log lines."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.args, tuple):
+            record.args = tuple(redact_signed_query(a) if isinstance(a, str) else a for a in record.args)
+        if isinstance(record.msg, str):
+            record.msg = redact_signed_query(record.msg)
+        return True
+
+
+def _redact_urllib3_logs() -> None:
+    urllib3_log = logging.getLogger("urllib3.connectionpool")
+    if not any(isinstance(existing, _RedactSignedUrls) for existing in urllib3_log.filters):
+        urllib3_log.addFilter(_RedactSignedUrls())
+
+
+_redact_urllib3_logs()
+
+
+class _BearerAuth(AuthBase):
+    """Adds the API key as a Bearer token; its repr never shows the key."""
+
+    def __init__(self, api_key: str) -> None:
+        self._api_key = api_key
+
+    def __call__(self, request: requests.PreparedRequest) -> requests.PreparedRequest:
+        request.headers["Authorization"] = f"Bearer {self._api_key}"
+        return request
+
+    def __repr__(self) -> str:
+        return "_BearerAuth(***)"
+
+
+class _NoAuthorization(AuthBase):
+    """Makes sure no ``Authorization`` header (e.g. from ~/.netrc) reaches the signed-URL host."""
+
+    def __call__(self, request: requests.PreparedRequest) -> requests.PreparedRequest:
+        request.headers.pop("Authorization", None)
+        return request
+
+
+class LangdockHook(BaseHook):
+    """Talks to the Langdock Usage Export API through a ``langdock`` connection.
+
+    The connection's password is the API key and its host the base URL (default
+    ``https://api.langdock.com``; a dedicated deployment's ``https://<host>/api/public`` works as given).
+    Extras: ``timeout``, ``verify``, ``proxies``, ``max_attempts``, ``max_retry_wait``.
+
+    :param langdock_conn_id: Airflow connection id.
+    :param timeout: connect and read timeout in seconds of each request (overrides the extra).
+    :param max_attempts: attempts per request on 429, 5xx, timeouts and resets (overrides the extra).
+    :param max_retry_wait: cap in seconds of one backoff or ``Retry-After`` wait (overrides the extra).
+    """
+
+    conn_name_attr = "langdock_conn_id"
+    default_conn_name = DEFAULT_CONN_ID
+    conn_type = CONN_TYPE
+    hook_name = HOOK_NAME
+
+    def __init__(
+        self,
+        langdock_conn_id: str = DEFAULT_CONN_ID,
+        *,
+        timeout: float | None = None,
+        max_attempts: int | None = None,
+        max_retry_wait: float | None = None,
+    ) -> None:
+        super().__init__()
+        self.langdock_conn_id = langdock_conn_id
+        self.timeout = timeout
+        self.max_attempts = max_attempts
+        self.max_retry_wait = max_retry_wait
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(langdock_conn_id={self.langdock_conn_id!r})"
+
+    # -- connection -------------------------------------------------------------------------------
+
+    @classmethod
+    def get_ui_field_behaviour(cls) -> dict[str, Any]:
+        """Form layout for Airflow 2.11 (Airflow 3 reads the same data from the provider info)."""
+        return {
+            "hidden_fields": list(UI_FIELD_BEHAVIOUR["hidden-fields"]),
+            "relabeling": dict(UI_FIELD_BEHAVIOUR["relabeling"]),
+            "placeholders": dict(UI_FIELD_BEHAVIOUR["placeholders"]),
+        }
+
+    @classmethod
+    def get_connection_form_widgets(cls) -> dict[str, Any]:
+        """Extra form fields for Airflow 2.11, built from the same declaration as the provider info."""
+        from flask_babel import lazy_gettext
+        from wtforms import BooleanField, IntegerField, StringField
+
+        try:  # the styled text input of Airflow 2's FAB-based UI
+            from flask_appbuilder.fieldwidgets import BS3TextFieldWidget
+
+            text_widget: dict[str, Any] = {"widget": BS3TextFieldWidget()}
+        except ImportError:
+            text_widget = {}
+        widgets: dict[str, Any] = {}
+        for name, spec in CONN_FIELDS.items():
+            kind = next(t for t in spec["schema"]["type"] if t != "null")
+            label = lazy_gettext(spec["label"])
+            description = spec.get("description")
+            if kind == "boolean":
+                widgets[name] = BooleanField(label, description=description)
+            elif kind == "integer":
+                widgets[name] = IntegerField(label, description=description, **text_widget)
+            else:
+                widgets[name] = StringField(label, description=description, **text_widget)
+        return widgets
+
+    @cached_property
+    def settings(self) -> LangdockSettings:
+        """The connection, read once and checked; the API key is registered with the log masker."""
+        conn = self.get_connection(self.langdock_conn_id)
+        if conn.password:
+            mask_secret(conn.password)
+        return settings_from_connection(
+            self.langdock_conn_id,
+            conn.host,
+            conn.password,
+            conn.extra_dejson,
+            port=conn.port,
+            timeout=self.timeout,
+            max_attempts=self.max_attempts,
+            max_retry_wait=self.max_retry_wait,
+        )
+
+    def get_conn(self) -> requests.Session:
+        """The reused API session (Bearer auth, User-Agent, proxies, TLS verification)."""
+        return self._api_session
+
+    @cached_property
+    def _api_session(self) -> requests.Session:
+        session = self._new_session()
+        session.auth = _BearerAuth(self.settings.api_key)
+        session.headers["Content-Type"] = "application/json"
+        session.headers["Accept"] = "application/json"
+        return session
+
+    @cached_property
+    def _download_session(self) -> requests.Session:
+        """A separate session for signed URLs: it never carries the Langdock ``Authorization``."""
+        session = self._new_session()
+        session.auth = _NoAuthorization()
+        return session
+
+    def _new_session(self) -> requests.Session:
+        session = requests.Session()
+        session.headers["User-Agent"] = f"{USER_AGENT} {requests.utils.default_user_agent()}"
+        session.verify = self.settings.verify
+        session.proxies.update(self.settings.proxies)
+        return session
+
+    def close(self) -> None:
+        """Close the HTTP sessions (they are reopened on next use)."""
+        for name in ("_api_session", "_download_session"):
+            session = self.__dict__.pop(name, None)
+            if session is not None:
+                session.close()
+
+    # -- exports ----------------------------------------------------------------------------------
+
+    def export_usage(
+        self,
+        data_type: str,
+        date_from: DateLike,
+        date_to: DateLike,
+        timezone: str = "UTC",
+        group_by: str | None = None,
+    ) -> ExportResult:
+        """Ask Langdock for a CSV export and return where to download it.
+
+        Dates may be aware datetimes, pendulum values, ``date`` objects or ISO strings; naive values
+        are wall time in ``timezone``. Everything is checked before a request is sent.
+        """
+        return self.run_export(ExportRequest.build(data_type, date_from, date_to, timezone, group_by))
+
+    def run_export(self, request: ExportRequest) -> ExportResult:
+        """Send a checked :class:`ExportRequest` to the CSV route."""
+        self.log.info("Requesting the Langdock %s.", request.describe())
+        text = self._post(request, route=None)
+        result = parse_export_response(text, request)
+        self.log.info(
+            "Langdock export ready: %d records in %s (%s).",
+            result.record_count,
+            result.file_path,
+            redact_url(result.download_url),
+        )
+        return result
+
+    def export_usage_records(
+        self,
+        data_type: str,
+        date_from: DateLike,
+        date_to: DateLike,
+        timezone: str = "UTC",
+        group_by: str | None = None,
+    ) -> ExportRecords:
+        """Export through the JSON route, which returns the rows inline (for small ranges)."""
+        request = ExportRequest.build(data_type, date_from, date_to, timezone, group_by)
+        self.log.info("Requesting the Langdock %s as JSON records.", request.describe())
+        return parse_records_response(self._post(request, route="json"), request)
+
+    def _post(self, request: ExportRequest, route: Route | None, policy: RetryPolicy | None = None) -> str:
+        """POST the request with retries; return the body of a 2xx answer or raise the typed error."""
+        url = self.settings.url(request.path(route))
+        what = request.describe()
+        for attempt in Retrying(**(policy or self.settings.retry).tenacity_kwargs(self.log, what)):
+            with attempt:
+                try:
+                    response = self.get_conn().post(
+                        url, json=request.body(), timeout=self.settings.timeout, allow_redirects=False
+                    )
+                except (requests.ConnectionError, requests.Timeout) as error:
+                    raise LangdockConnectionError(
+                        f"Could not reach Langdock at {self.settings.base_url} for the {what}: "
+                        f"{type(error).__name__}"
+                    ) from error
+                if response.ok:
+                    return response.text
+                raise error_for_response(
+                    response.status_code,
+                    response.text,
+                    what=what,
+                    retry_after=response.headers.get("Retry-After"),
+                )
+        raise AssertionError("unreachable: tenacity re-raises the last error")  # pragma: no cover
+
+    # -- downloads --------------------------------------------------------------------------------
+
+    def iter_download(self, download_url: str, chunk_size: int = DEFAULT_CHUNK_SIZE) -> Iterator[bytes]:
+        """Stream the export file at a signed URL, ``chunk_size`` bytes at a time.
+
+        The request goes out on its own session, without the Langdock ``Authorization`` header.
+        Opening the download is retried like API calls; a body cut short raises
+        :class:`LangdockDownloadError`. The URL's signature never reaches a log or an error.
+        """
+        safe_url = redact_url(download_url)
+        response = self._open_download(download_url, safe_url)
+        received = 0
+        with response:
+            try:
+                for chunk in response.iter_content(chunk_size=chunk_size):
+                    received += len(chunk)
+                    yield chunk
+            except _DOWNLOAD_FAILURES as error:
+                raise LangdockDownloadError(
+                    f"The download of {safe_url} broke off after {received} bytes ({type(error).__name__})."
+                ) from None
+        self.log.info("Downloaded %d bytes from %s.", received, safe_url)
+
+    def _open_download(self, download_url: str, safe_url: str) -> requests.Response:
+        self.log.info("Downloading the export file from %s.", safe_url)
+        what = f"download of {safe_url}"
+        try:
+            for attempt in Retrying(**self.settings.retry.tenacity_kwargs(self.log, what)):
+                with attempt:
+                    try:
+                        response = self._download_session.get(
+                            download_url, stream=True, timeout=self.settings.timeout
+                        )
+                    except _DOWNLOAD_FAILURES as error:
+                        raise LangdockConnectionError(f"The {what} failed: {type(error).__name__}") from None
+                    if response.ok:
+                        return response
+                    response.close()
+                    message = (
+                        f"The storage host answered {response.status_code} {response.reason} to the {what}"
+                    )
+                    if response.status_code >= 500 or response.status_code == 429:
+                        raise LangdockServerError(message, http_status=response.status_code)
+                    raise LangdockDownloadError(message + ".", http_status=response.status_code)
+        except LangdockTransientError as error:
+            raise LangdockDownloadError(str(error), http_status=error.http_status) from None
+        raise AssertionError("unreachable: tenacity re-raises the last error")  # pragma: no cover
+
+    # -- connection test --------------------------------------------------------------------------
+
+    def test_connection(self) -> tuple[bool, str]:
+        """Check the key and the base URL with a small recent export; no usage data is needed."""
+        try:
+            base_url = self.settings.base_url
+            start, end = recent_probe_range()
+            request = ExportRequest.build("users", start, end, "UTC")
+            self._post(request, route=None, policy=RetryPolicy(max_attempts=2, max_wait=2.0))
+        except LangdockNoDataError:
+            return True, f"Connected to {base_url}: the API key is valid (no usage data in the last hour)."
+        except LangdockAuthError as error:
+            return False, f"Langdock refused the API key: {error}"
+        except LangdockConnectionError as error:
+            return False, f"Cannot reach {base_url}: {error.__cause__ or error}"
+        except LangdockError as error:
+            return False, str(error)
+        except Exception as error:  # e.g. the connection does not exist
+            return False, f"{type(error).__name__}: {error}"
+        return True, f"Connected to {base_url}: the API key is valid."
+
+
+__all__ = ["DEFAULT_CHUNK_SIZE", "LangdockHook"]

@@ -1,0 +1,102 @@
+"""The provider is registered with Airflow and its connection form is declared consistently."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+from airflow.providers_manager import ProvidersManager
+
+from airflow_provider_langdock import __version__
+from airflow_provider_langdock.connection_ui import CONN_FIELDS, UI_FIELD_BEHAVIOUR
+from airflow_provider_langdock.get_provider_info import get_provider_info
+from airflow_provider_langdock.hooks.langdock import LangdockHook
+
+
+def test_provider_is_discovered_by_the_providers_manager() -> None:
+    manager = ProvidersManager()
+    provider = manager.providers["airflow-provider-langdock"]
+    assert provider.version == __version__
+    hook_info = manager.hooks["langdock"]
+    assert hook_info is not None
+    assert hook_info.hook_class_name == "airflow_provider_langdock.hooks.langdock.LangdockHook"
+    assert hook_info.connection_id_attribute_name == "langdock_conn_id"
+    assert hook_info.hook_name == "Langdock"
+
+
+def test_ui_metadata_reaches_airflow() -> None:
+    manager = ProvidersManager()
+    behaviour = manager.field_behaviours["langdock"]
+    assert behaviour["hidden_fields"] == ["schema", "login", "port"]
+    assert behaviour["relabeling"] == {"host": "Base URL", "password": "API key"}
+    widgets = manager.connection_form_widgets
+    for name, spec in CONN_FIELDS.items():
+        widget = widgets[f"extra__langdock__{name}"]
+        assert widget.field["schema"]["title"] == spec["label"]
+        assert widget.field_name == name
+
+
+def test_airflow2_hook_form_agrees_with_airflow3_provider_info() -> None:
+    """Airflow 2.11 reads the hook's methods, Airflow 3 the provider info: they must say the same."""
+    info = get_provider_info()["connection-types"][0]
+    behaviour = LangdockHook.get_ui_field_behaviour()
+    assert behaviour == {
+        "hidden_fields": info["ui-field-behaviour"]["hidden-fields"],
+        "relabeling": info["ui-field-behaviour"]["relabeling"],
+        "placeholders": info["ui-field-behaviour"]["placeholders"],
+    }
+    widgets = LangdockHook.get_connection_form_widgets()
+    assert widgets.keys() == info["conn-fields"].keys()
+    for name, field in widgets.items():
+        spec = info["conn-fields"][name]
+        assert str(field.args[0]) == spec["label"]
+        assert field.kwargs["description"] == spec["description"]
+        kind = next(t for t in spec["schema"]["type"] if t != "null")
+        expected = {"boolean": "BooleanField", "integer": "IntegerField"}.get(kind, "StringField")
+        assert field.field_class.__name__ == expected
+    # every placeholder names a standard field or one of the extra fields
+    standard = {"host", "password", "extra", "login", "schema", "port", "description"}
+    assert set(UI_FIELD_BEHAVIOUR["placeholders"]) <= standard | CONN_FIELDS.keys()
+
+
+def test_provider_info_is_plain_json() -> None:
+    info = get_provider_info()
+    assert json.loads(json.dumps(info)) == info
+    assert info["versions"] == [__version__]
+    assert info["connection-types"][0]["connection-type"] == "langdock"
+
+
+def test_cli_accepts_the_connection_type(tmp_path: object) -> None:
+    """``airflow connections add --conn-type langdock`` works on the configured metadata DB."""
+    airflow = [sys.executable, "-m", "airflow"]
+    subprocess.run([*airflow, "db", "migrate"], check=True, capture_output=True, timeout=300)
+    added = subprocess.run(
+        [
+            *airflow,
+            "connections",
+            "add",
+            "langdock_cli_test",
+            "--conn-type",
+            "langdock",
+            "--conn-host",
+            "https://my-deployment.example.com/api/public",
+            "--conn-password",
+            "cli-secret-key",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert added.returncode == 0, added.stderr
+    assert "cli-secret-key" not in added.stdout + added.stderr
+    shown = subprocess.run(
+        [*airflow, "connections", "get", "langdock_cli_test", "-o", "json"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
+    conn = json.loads(shown.stdout)[0]
+    assert conn["conn_type"] == "langdock"
+    assert conn["host"] == "https://my-deployment.example.com/api/public"
