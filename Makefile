@@ -30,7 +30,7 @@ test: lint typecheck pytest
 
 ## The demo command from the README: the example DAG against the local simulator and a local S3 server.
 demo: venv
-	$(BIN)/python -m example_dags.demo
+	$(BIN)/python scripts/demo.py --storage s3
 
 benchmark: venv
 	$(BIN)/python benchmarks/transfer_memory.py
