@@ -4,8 +4,11 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 EXTRAS ?= dev
 PYTEST_ARGS ?=
+# The oldest Airflow line we support, tested in a second virtual environment.
+AIRFLOW2_VENV ?= .venv-airflow2
+AIRFLOW2_VERSION ?= 2.11.*
 
-.PHONY: venv test lint typecheck pytest demo benchmark simulator clean
+.PHONY: venv venv-airflow2 test lint typecheck pytest pytest-airflow2 demo benchmark simulator clean
 
 venv: $(VENV)/.installed
 
@@ -13,6 +16,14 @@ $(VENV)/.installed: pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip uv
 	$(BIN)/uv pip install --quiet --python $(BIN)/python -e ".[$(EXTRAS)]"
+	touch $@
+
+venv-airflow2: $(AIRFLOW2_VENV)/.installed
+
+$(AIRFLOW2_VENV)/.installed: pyproject.toml
+	test -x $(AIRFLOW2_VENV)/bin/python || $(PYTHON) -m venv $(AIRFLOW2_VENV)
+	$(AIRFLOW2_VENV)/bin/python -m pip install --quiet --upgrade pip uv
+	$(AIRFLOW2_VENV)/bin/uv pip install --quiet --python $(AIRFLOW2_VENV)/bin/python -e ".[$(EXTRAS)]" "apache-airflow==$(AIRFLOW2_VERSION)"
 	touch $@
 
 lint: venv
@@ -25,8 +36,11 @@ typecheck: venv
 pytest: venv
 	$(BIN)/pytest $(PYTEST_ARGS)
 
-## The test command from the README: linters, type checks and the whole test suite.
-test: lint typecheck pytest
+pytest-airflow2: venv-airflow2
+	$(AIRFLOW2_VENV)/bin/pytest $(PYTEST_ARGS)
+
+## The test command from the README: linters, type checks, the whole suite on Airflow 3 and on Airflow 2.11.
+test: lint typecheck pytest pytest-airflow2
 
 ## The demo command from the README: the example DAG against the local simulator and a local S3 server.
 demo: venv
@@ -39,4 +53,4 @@ simulator: venv
 	$(BIN)/langdock-simulator
 
 clean:
-	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache build dist
+	rm -rf $(VENV) $(AIRFLOW2_VENV) .demo .mypy_cache .ruff_cache .pytest_cache build dist

@@ -33,7 +33,10 @@ def test_ui_metadata_reaches_airflow() -> None:
     widgets = manager.connection_form_widgets
     for name, spec in CONN_FIELDS.items():
         widget = widgets[f"extra__langdock__{name}"]
-        assert widget.field["schema"]["title"] == spec["label"]
+        field = widget.field
+        # Airflow 3 builds a JSON schema from the provider info; Airflow 2 keeps the hook's WTForms field.
+        label = field["schema"]["title"] if isinstance(field, dict) else str(field.args[0])
+        assert label == spec["label"]
         assert widget.field_name == name
 
 

@@ -68,6 +68,9 @@ _FAULT_MESSAGES = {
 _FAULT_ERRORS = {404: "No data found"}
 
 
+_SIGNATURE_IN_LOG = re.compile(r"([?&]signature=)[^&\s\"]+")
+
+
 class HeaderDict(dict[str, str]):
     """Request headers as received, looked up case-insensitively (``headers["authorization"]`` works)."""
 
@@ -608,8 +611,8 @@ class _Handler(BaseHTTPRequestHandler):
         super().finish()
 
     def log_message(self, format: str, *args: Any) -> None:
-        """Access log at DEBUG, never on stderr."""
-        logger.debug("%s %s", self.address_string(), format % args)
+        """Access log at DEBUG, never on stderr, with URL signatures left out."""
+        logger.debug("%s %s", self.address_string(), _SIGNATURE_IN_LOG.sub(r"\1***", format % args))
 
     def read_body(self) -> bytes | None:
         """The request body (Content-Length or chunked), so that keep-alive stays in sync.
