@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
 from email.utils import parsedate_to_datetime
 from typing import Any, Literal
@@ -20,6 +20,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from airflow_provider_langdock.exceptions import (
     LangdockAuthError,
     LangdockBadRequestError,
+    LangdockConnectionError,
     LangdockError,
     LangdockExportTooLargeError,
     LangdockInputError,
@@ -223,6 +224,31 @@ class ExportRequest:
             )
         return cls(spec, wall_from, wall_to, zone.key, checked_group_by)
 
+    def utc_range(self) -> tuple[datetime, datetime]:
+        """The exported instants ``[start, end)`` as aware UTC datetimes."""
+        zone = ZoneInfo(self.timezone)
+        return (
+            self.date_from.replace(tzinfo=zone).astimezone(UTC),
+            self.date_to.replace(tzinfo=zone).astimezone(UTC),
+        )
+
+    def for_utc_range(self, start: datetime, end: datetime) -> ExportRequest:
+        """The same export (data type, grouping) of the instants ``[start, end)``, expressed in UTC.
+
+        The parts of a split export are sent this way: UTC wall times are unambiguous across DST
+        changes, so adjacent parts meet exactly. ``start`` and ``end`` must be aware.
+        """
+        if _is_naive(start) or _is_naive(end):
+            raise LangdockInputError("for_utc_range needs aware datetimes.")
+        if start >= end:
+            raise LangdockInputError(f"A part must start before it ends; got {start} to {end}.")
+        return replace(
+            self,
+            date_from=start.astimezone(UTC).replace(tzinfo=None),
+            date_to=end.astimezone(UTC).replace(tzinfo=None),
+            timezone="UTC",
+        )
+
     def path(self, route: Route | None = None) -> str:
         """URL path of this export: ``/export/<path>``, or with ``/csv`` or ``/json`` appended."""
         base = f"/export/{self.data_type.path}"
@@ -245,6 +271,25 @@ class ExportRequest:
             f"{self.data_type.name} export{grouping} from {format_wall_time(self.date_from)} "
             f"to {format_wall_time(self.date_to)} ({self.timezone})"
         )
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain, JSON-serialisable form (trigger kwargs): wall times as naive ISO strings."""
+        return {
+            "data_type": self.data_type.name,
+            "date_from": self.date_from.isoformat(),
+            "date_to": self.date_to.isoformat(),
+            "timezone": self.timezone,
+            "group_by": self.group_by,
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> ExportRequest:
+        """Inverse of :meth:`to_dict` (the names are checked again; the range was checked when built)."""
+        spec = resolve_data_type(data["data_type"])
+        zone = resolve_timezone(data["timezone"])
+        start = _wall_time(_parse_date_like(data["date_from"], "date_from"), zone)
+        end = _wall_time(_parse_date_like(data["date_to"], "date_to"), zone)
+        return cls(spec, start, end, zone.key, validate_group_by(spec, data.get("group_by")))
 
 
 @dataclass(frozen=True)
@@ -283,6 +328,21 @@ class ExportResult:
             record_count=int(data["record_count"]),
             date_range=dict(data["date_range"]),
         )
+
+
+def over_row_cap_metadata(request: ExportRequest, row_count: int) -> dict[str, Any]:
+    """Metadata of a period Langdock refused to export whole (row cap): data exists, in no single file."""
+    start, end = request.utc_range()
+    return {
+        "download_url": None,
+        "file_path": None,
+        "data_type": request.data_type.name,
+        "record_count": row_count,
+        "date_range": {
+            "from": format_wall_time(start.replace(tzinfo=None)),
+            "to": format_wall_time(end.replace(tzinfo=None)),
+        },
+    }
 
 
 @dataclass(frozen=True)
@@ -423,6 +483,13 @@ def error_for_response(status: int, text: str, *, what: str, retry_after: str | 
     if status >= 500:
         return LangdockServerError(prefix, retry_after=seconds, **fields)
     return LangdockError(prefix, **fields)
+
+
+def unreachable_error(base_url: str, what: str, error: BaseException) -> LangdockConnectionError:
+    """The error for a request that got no answer: refused, reset, DNS failure or timeout."""
+    return LangdockConnectionError(
+        f"Could not reach Langdock at {base_url} for the {what}: {type(error).__name__}"
+    )
 
 
 def normalize_base_url(host: str | None) -> str:

@@ -7,6 +7,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
+from urllib.request import (  # type: ignore[attr-defined]  # not in typeshed
+    getproxies_environment,
+    proxy_bypass_environment,
+)
 
 from airflow_provider_langdock import __version__
 from airflow_provider_langdock.api import normalize_base_url
@@ -32,6 +36,21 @@ class LangdockSettings:
     def url(self, path: str) -> str:
         """Absolute URL of an API path such as ``/export/users``."""
         return self.base_url + path
+
+    def proxy_for(self, url: str) -> str | None:
+        """The proxy for ``url``: the ``proxies`` extra first, then ``HTTPS_PROXY``/``NO_PROXY`` & co.
+
+        The sync hook leaves this choice to ``requests``; the async client asks here.
+        """
+        parts = urlsplit(url)
+        host = parts.hostname or ""
+        for key in (f"{parts.scheme}://{host}", parts.scheme, f"all://{host}", "all"):
+            if self.proxies.get(key):
+                return self.proxies[key]
+        environment = getproxies_environment()
+        if not environment or proxy_bypass_environment(host, environment):
+            return None
+        return environment.get(parts.scheme) or environment.get("all")
 
 
 def settings_from_connection(

@@ -7,7 +7,10 @@ never the API key.
 
 from __future__ import annotations
 
-from airflow.providers.common.compat.sdk import AirflowException
+from collections.abc import Mapping
+from typing import Any
+
+from airflow.providers.common.compat.sdk import AirflowException, AirflowSensorTimeout
 
 
 class LangdockError(AirflowException):
@@ -95,3 +98,74 @@ class LangdockInvalidResponseError(LangdockError):
 
 class LangdockDownloadError(LangdockError):
     """Downloading the export file from its signed URL failed."""
+
+
+class LangdockVerificationError(LangdockDownloadError):
+    """The downloaded file is not what Langdock reported: fewer or more bytes than announced, another
+    row count than ``recordCount``, parts with different headers, or a file that changed between
+    attempts. Nothing was landed."""
+
+
+class LangdockTimeoutError(LangdockError):
+    """The task's deadline (``execution_timeout``) passed while it waited in the triggerer."""
+
+
+class LangdockSensorTimeoutError(LangdockTimeoutError, AirflowSensorTimeout):
+    """The sensor's ``timeout`` passed before Langdock had data (deferrable mode); ``soft_fail`` skips it."""
+
+
+_DETAIL_FIELDS = ("http_status", "api_error", "api_message")
+_ERROR_CLASSES: dict[str, type[LangdockError]] = {
+    cls.__name__: cls
+    for cls in (
+        LangdockError,
+        LangdockInputError,
+        LangdockAuthError,
+        LangdockNoDataError,
+        LangdockBadRequestError,
+        LangdockExportTooLargeError,
+        LangdockTransientError,
+        LangdockRateLimitError,
+        LangdockServerError,
+        LangdockConnectionError,
+        LangdockInvalidResponseError,
+        LangdockDownloadError,
+        LangdockTimeoutError,
+        LangdockSensorTimeoutError,
+    )
+}
+
+
+def error_details(error: LangdockError) -> dict[str, Any]:
+    """JSON-serialisable form of ``error`` (trigger events): its class name, message and fields."""
+    details: dict[str, Any] = {"error_type": type(error).__name__, "message": str(error)}
+    details.update({name: getattr(error, name) for name in _DETAIL_FIELDS})
+    if isinstance(error, LangdockTransientError):
+        details["retry_after"] = error.retry_after
+    if isinstance(error, LangdockExportTooLargeError):
+        details.update(row_count=error.row_count, row_limit=error.row_limit)
+    return details
+
+
+def error_from_details(details: Mapping[str, Any]) -> LangdockError:
+    """Inverse of :func:`error_details`: the same exception class with the same message and fields.
+
+    An unknown ``error_type`` gives a plain :class:`LangdockError` that names it.
+    """
+    error_type = details.get("error_type")
+    message = str(details.get("message") or "no message")
+    fields = {name: details.get(name) for name in _DETAIL_FIELDS}
+    cls = _ERROR_CLASSES.get(error_type) if isinstance(error_type, str) else None
+    if cls is None:
+        return LangdockError(f"{error_type or 'Unknown error'}: {message}", **fields)
+    if issubclass(cls, LangdockExportTooLargeError):
+        return cls(
+            message,
+            row_count=int(details.get("row_count") or 0),
+            row_limit=int(details.get("row_limit") or 0),
+            api_error=fields["api_error"],
+            api_message=fields["api_message"],
+        )
+    if issubclass(cls, LangdockTransientError):
+        return cls(message, retry_after=details.get("retry_after"), **fields)
+    return cls(message, **fields)

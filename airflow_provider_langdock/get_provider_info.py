@@ -25,7 +25,16 @@ def get_provider_info() -> dict[str, Any]:
         "hooks": [
             {
                 "integration-name": "Langdock",
-                "python-modules": ["airflow_provider_langdock.hooks.langdock"],
+                "python-modules": [
+                    "airflow_provider_langdock.hooks.langdock",
+                    "airflow_provider_langdock.hooks.langdock_async",
+                ],
+            }
+        ],
+        "triggers": [
+            {
+                "integration-name": "Langdock",
+                "python-modules": ["airflow_provider_langdock.triggers.usage_export"],
             }
         ],
         "connection-types": [

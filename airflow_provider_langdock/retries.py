@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
 from tenacity import RetryCallState, retry_if_exception, stop_after_attempt, wait_exponential_jitter
+from tenacity.stop import stop_base
 from tenacity.wait import wait_base
 
 from airflow_provider_langdock.api import RETRYABLE_STATUSES
@@ -32,6 +35,30 @@ def is_retryable(error: BaseException) -> bool:
 
 def _sleep(seconds: float) -> None:
     time.sleep(seconds)
+
+
+async def _async_sleep(seconds: float) -> None:
+    await asyncio.sleep(seconds)
+
+
+def _monotonic() -> float:
+    return time.monotonic()
+
+
+def retry_deadline(window: float) -> float:
+    """A ``retry_until`` for :meth:`RetryPolicy.async_tenacity_kwargs`: ``window`` seconds from now."""
+    return _monotonic() + window
+
+
+class _StopBeforeDeadline(stop_base):
+    """Stop when the next attempt would start after ``deadline`` (a :func:`retry_deadline` value)."""
+
+    def __init__(self, deadline: float) -> None:
+        self.deadline = deadline
+
+    def __call__(self, retry_state: RetryCallState) -> bool:
+        upcoming = float(getattr(retry_state, "upcoming_sleep", 0.0) or 0.0)
+        return _monotonic() + upcoming > self.deadline
 
 
 class _RetryAfterOrBackoff(wait_base):
@@ -67,25 +94,49 @@ class RetryPolicy:
             raise ValueError("max_retry_wait and the initial wait must not be negative.")
 
     def tenacity_kwargs(self, log: WarningLogger, what: str) -> dict[str, Any]:
-        """Arguments for ``tenacity.Retrying`` or ``AsyncRetrying``; ``what`` names the call in logs."""
-
-        def log_retry(state: RetryCallState) -> None:
-            error = state.outcome.exception() if state.outcome else None
-            wait = state.next_action.sleep if state.next_action else 0.0
-            log.warning(
-                "Langdock %s failed (attempt %d of %d): %s; retrying in %.1f s.",
-                what,
-                state.attempt_number,
-                self.max_attempts,
-                error,
-                wait,
-            )
-
+        """Arguments for ``tenacity.Retrying``; ``what`` names the call in logs."""
         return {
             "stop": stop_after_attempt(self.max_attempts),
             "wait": _RetryAfterOrBackoff(self.initial_wait, self.max_wait),
             "retry": retry_if_exception(is_retryable),
-            "before_sleep": log_retry,
+            "before_sleep": _retry_logger(
+                log, what, lambda state: f"attempt {state.attempt_number} of {self.max_attempts}"
+            ),
             "sleep": lambda seconds: _sleep(seconds),
             "reraise": True,
         }
+
+    def async_tenacity_kwargs(
+        self, log: WarningLogger, what: str, *, retry_until: float | None = None
+    ) -> dict[str, Any]:
+        """Arguments for ``tenacity.AsyncRetrying``: the same waits and retryable errors, sleeping
+        without blocking the event loop.
+
+        With ``retry_until`` (from :func:`retry_deadline`) the budget is time instead of attempts:
+        retryable errors are retried, each wait still capped by ``max_wait``, until the next
+        attempt would start after ``retry_until``.
+        """
+        kwargs = self.tenacity_kwargs(log, what)
+        kwargs["sleep"] = lambda seconds: _async_sleep(seconds)
+        if retry_until is not None:
+            kwargs["stop"] = _StopBeforeDeadline(retry_until)
+            kwargs["before_sleep"] = _retry_logger(
+                log,
+                what,
+                lambda state: (
+                    f"attempt {state.attempt_number}, "
+                    f"giving up in {max(retry_until - _monotonic(), 0.0):.0f} s"
+                ),
+            )
+        return kwargs
+
+
+def _retry_logger(
+    log: WarningLogger, what: str, budget: Callable[[RetryCallState], str]
+) -> Callable[[RetryCallState], None]:
+    def log_retry(state: RetryCallState) -> None:
+        error = state.outcome.exception() if state.outcome else None
+        wait = state.next_action.sleep if state.next_action else 0.0
+        log.warning("Langdock %s failed (%s): %s; retrying in %.1f s.", what, budget(state), error, wait)
+
+    return log_retry

@@ -432,11 +432,27 @@ def test_tampered_signature_is_refused(hook: LangdockHook) -> None:
         b"".join(hook.iter_download(result.download_url.replace("signature=", "signature=00")))
 
 
-def test_truncated_download_is_an_error(hook: LangdockHook, simulator: LangdockSimulator) -> None:
+def test_truncated_download_resumes_where_it_broke_off(
+    hook: LangdockHook, simulator: LangdockSimulator
+) -> None:
     result = hook.export_usage("users", YESTERDAY, TODAY)
     simulator.inject_download(truncate_after=100)
-    with pytest.raises(LangdockDownloadError, match="broke off after 100 bytes"):
+    data = b"".join(hook.iter_download(result.download_url, chunk_size=10))
+    assert data == simulator.csv_bytes("users", YESTERDAY, TODAY)
+    downloads = [r for r in simulator.requests if r.server == "download"]
+    assert [r.headers.get("Range") for r in downloads] == [None, "bytes=100-"]
+
+
+def test_download_that_keeps_breaking_off_is_an_error(
+    hook: LangdockHook, simulator: LangdockSimulator, recorded_waits: list[float]
+) -> None:
+    result = hook.export_usage("users", YESTERDAY, TODAY)
+    size = len(simulator.csv_bytes("users", YESTERDAY, TODAY))
+    simulator.inject_download(truncate_after=100, count=10)
+    with pytest.raises(LangdockDownloadError, match=rf"broke off after 500 of {size} bytes .* 5 attempts"):
         b"".join(hook.iter_download(result.download_url, chunk_size=10))
+    assert len([r for r in simulator.requests if r.server == "download"]) == 5
+    assert recorded_waits == [1.0, 2.0, 4.0, 8.0]
 
 
 def test_download_server_errors_are_retried(hook: LangdockHook, simulator: LangdockSimulator) -> None:

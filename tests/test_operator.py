@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-import threading
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -110,8 +109,11 @@ def test_export_without_destination_only_pushes_metadata(
     states = dag_runner.run("langdock_test_export_only")
     assert states == {"export": "success", "record": "success"}
     metadata = dag_runner.recorded("langdock_test_export_only")["export"]["return_value"]
-    assert set(metadata) == {"download_url", "file_path", "data_type", "record_count", "date_range"}
+    assert set(metadata) == {"download_url", "file_path", "data_type", "record_count", "date_range", "parts"}
     assert metadata["data_type"] == "projects"
+    [part] = metadata["parts"]
+    assert part["download_url"] == metadata["download_url"]
+    assert (part["file_path"], part["record_count"]) == (metadata["file_path"], metadata["record_count"])
     assert not [r for r in langdock_conn.requests if r.server == "download"]
 
 
@@ -146,19 +148,25 @@ def test_failed_transfer_leaves_nothing(
 
 
 def test_sensor_waits_until_data_appears(dag_runner: DagRunner, langdock_conn: LangdockSimulator) -> None:
-    langdock_conn.set_data_window(None, datetime(2000, 1, 1))
-    timer = threading.Timer(3.0, langdock_conn.set_data_window, args=(None, None))
-    timer.start()
-    try:
-        states = dag_runner.run("langdock_test_sensor_poke")
-    finally:
-        timer.cancel()
+    langdock_conn.inject(404, count=2)  # "No data found" for the first two pokes
+    states = dag_runner.run("langdock_test_sensor_poke")
     assert states == {"wait": "success", "record": "success"}
     pokes = [r for r in langdock_conn.requests if r.server == "api"]
-    assert len(pokes) >= 2
+    assert len(pokes) == 3
     metadata = dag_runner.recorded("langdock_test_sensor_poke")["wait"]["return_value"]
     assert metadata["data_type"] == "users"
     assert metadata["record_count"] == 100
+
+
+def test_sensor_counts_a_period_above_the_row_cap_as_data(
+    dag_runner: DagRunner, langdock_conn: LangdockSimulator
+) -> None:
+    langdock_conn.row_cap = 10
+    assert dag_runner.run("langdock_test_sensor_poke")["wait"] == "success"
+    metadata = dag_runner.recorded("langdock_test_sensor_poke")["wait"]["return_value"]
+    assert metadata["record_count"] == 100
+    assert metadata["download_url"] is None
+    assert len(langdock_conn.requests) == 1
 
 
 def test_sensor_in_reschedule_mode(dag_runner: DagRunner, langdock_conn: LangdockSimulator) -> None:

@@ -397,6 +397,53 @@ def test_rows_per_day_respects_the_data_window(simulator: LangdockSimulator) -> 
     assert post(simulator, "users", export_body(DAY0, DAY1)).json()["data"]["recordCount"] == 120
 
 
+def test_busy_periods_make_the_density_uneven(simulator: LangdockSimulator) -> None:
+    simulator.rows_per_day, simulator.row_cap = 240, 10**6
+    simulator.add_busy_period(DAY0 + timedelta(hours=6), DAY0 + timedelta(hours=8), rows_per_day=2400)
+    simulator.add_busy_period(DAY1, DAY1 + timedelta(hours=1), rows_per_day=0)
+
+    def count(start: datetime, end: datetime) -> int:
+        return int(post(simulator, "users", export_body(start, end)).json()["data"]["recordCount"])
+
+    assert count(DAY0 + timedelta(hours=6), DAY0 + timedelta(hours=8)) == 200
+    assert count(DAY0 + timedelta(hours=7), DAY0 + timedelta(hours=7, minutes=30)) == 50
+    assert count(DAY0, DAY1) == 22 * 10 + 200
+    assert count(DAY1, DAY2) == 23 * 10
+    assert post(simulator, "users", export_body(DAY1, DAY1 + timedelta(hours=1))).status_code == 404
+    simulator.clear_busy_periods()
+    assert count(DAY0, DAY1) == 240
+
+
+@pytest.mark.parametrize("split", [timedelta(hours=7), timedelta(hours=7, minutes=21, seconds=5)])
+def test_ranges_across_busy_periods_add_up(simulator: LangdockSimulator, split: timedelta) -> None:
+    simulator.rows_per_day = 100
+    simulator.add_busy_period(DAY0 + timedelta(hours=5), DAY0 + timedelta(hours=9), rows_per_day=5000)
+    start, middle, end = DAY0 + timedelta(hours=3), DAY0 + split, DAY1 + timedelta(hours=5)
+    whole = rows(simulator.csv_bytes("users", start, end))
+    head, tail = (
+        rows(simulator.csv_bytes("users", start, middle)),
+        rows(simulator.csv_bytes("users", middle, end)),
+    )
+    assert len(whole) == len(head) + len(tail) > 800
+    assert _without_period(head) + _without_period(tail) == _without_period(whole)
+
+
+def test_busy_periods_are_checked(simulator: LangdockSimulator) -> None:
+    simulator.add_busy_period(DAY0, DAY0 + timedelta(hours=2), rows_per_day=10)
+    with pytest.raises(ValueError, match="whole UTC hour"):
+        simulator.add_busy_period(DAY0 + timedelta(minutes=30), DAY1, rows_per_day=10)
+    with pytest.raises(ValueError, match="overlap"):
+        simulator.add_busy_period(DAY0 + timedelta(hours=1), DAY1, rows_per_day=10)
+    with pytest.raises(ValueError, match="start < end"):
+        simulator.add_busy_period(DAY1, DAY1, rows_per_day=10)
+    control = f"{simulator.base_url}/_simulator/busy-period"
+    body = {"start": DAY1.isoformat(), "end": DAY2.isoformat(), "rows_per_day": 480}
+    assert requests.post(control, json=body, timeout=10).status_code == 200
+    assert requests.post(control, json=body, timeout=10).status_code == 400
+    simulator.rows_per_day = 240
+    assert post(simulator, "users", export_body(DAY1, DAY2)).json()["data"]["recordCount"] == 480
+
+
 def test_big_files_are_generated_fast_in_constant_memory(simulator: LangdockSimulator) -> None:
     simulator.row_cap = 10**7
     simulator.row_count = 10
@@ -470,6 +517,14 @@ def test_range_and_head(simulator: LangdockSimulator, download_url: str) -> None
     assert bounded.content == expected[10:20]
     beyond = requests.get(download_url, headers={"Range": f"bytes={len(expected)}-"}, timeout=10)
     assert beyond.status_code == 416
+
+
+def test_ranges_can_be_switched_off(simulator: LangdockSimulator, download_url: str) -> None:
+    simulator.accept_ranges = False
+    answer = requests.get(download_url, headers={"Range": "bytes=1000-"}, timeout=10)
+    assert answer.status_code == 200
+    assert "Accept-Ranges" not in answer.headers
+    assert answer.content == simulator.csv_bytes("users", DAY0, DAY1)
 
 
 # -- faults -------------------------------------------------------------------------------------

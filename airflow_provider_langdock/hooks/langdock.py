@@ -21,9 +21,11 @@ from airflow_provider_langdock.api import (
     error_for_response,
     parse_export_response,
     parse_records_response,
+    parse_retry_after,
     recent_probe_range,
     redact_signed_query,
     redact_url,
+    unreachable_error,
 )
 from airflow_provider_langdock.connection import USER_AGENT, LangdockSettings, settings_from_connection
 from airflow_provider_langdock.connection_ui import (
@@ -33,19 +35,21 @@ from airflow_provider_langdock.connection_ui import (
     HOOK_NAME,
     UI_FIELD_BEHAVIOUR,
 )
+from airflow_provider_langdock.download import DOWNLOAD_FAILURES, FileDownload
 from airflow_provider_langdock.exceptions import (
     LangdockAuthError,
     LangdockConnectionError,
     LangdockDownloadError,
     LangdockError,
+    LangdockExportTooLargeError,
     LangdockNoDataError,
     LangdockServerError,
     LangdockTransientError,
 )
+from airflow_provider_langdock.planning import ExportPlan, ExportPlanner
 from airflow_provider_langdock.retries import RetryPolicy
 
 DEFAULT_CHUNK_SIZE = 1024 * 1024
-_DOWNLOAD_FAILURES = (requests.RequestException, OSError)
 
 
 class _RedactSignedUrls(logging.Filter):
@@ -195,6 +199,8 @@ class LangdockHook(BaseHook):
         """A separate session for signed URLs: it never carries the Langdock ``Authorization``."""
         session = self._new_session()
         session.auth = _NoAuthorization()
+        # Byte offsets (Range, Content-Length) must refer to the file itself, not to a compressed body.
+        session.headers["Accept-Encoding"] = "identity"
         return session
 
     def _new_session(self) -> requests.Session:
@@ -241,6 +247,43 @@ class LangdockHook(BaseHook):
         )
         return result
 
+    def plan_export(self, request: ExportRequest) -> ExportPlan:
+        """Export ``request``, split into parts at whole UTC hours if Langdock refuses it as too large.
+
+        Parts are requested one at a time (each with the usual retries, ``Retry-After`` included) and
+        split again while still too large. An export under the row cap is one part, sent as asked.
+
+        :raises LangdockExportTooLargeError: a range within a single UTC hour is still too large.
+        :raises LangdockNoDataError: the range has no usage data.
+        """
+        planner = ExportPlanner(request)
+        while (part := planner.next_request()) is not None:
+            try:
+                result = self.run_export(part)
+            except LangdockExportTooLargeError as error:
+                pieces = planner.too_large(error.row_count, error.row_limit)
+                self.log.warning(
+                    "Langdock refused the %s as too large (%d rows, limit %d); splitting it into %d parts.",
+                    part.describe(),
+                    error.row_count,
+                    error.row_limit,
+                    len(pieces),
+                )
+            except LangdockNoDataError as error:
+                planner.no_data(error)
+                self.log.info("No usage data in the %s; it is an empty part.", part.describe())
+            else:
+                planner.succeeded(result)
+        plan = planner.plan()
+        if plan.is_split:
+            self.log.info(
+                "The %s was exported in %d parts holding %d records.",
+                request.describe(),
+                len(plan.parts),
+                plan.record_count,
+            )
+        return plan
+
     def export_usage_records(
         self,
         data_type: str,
@@ -265,10 +308,7 @@ class LangdockHook(BaseHook):
                         url, json=request.body(), timeout=self.settings.timeout, allow_redirects=False
                     )
                 except (requests.ConnectionError, requests.Timeout) as error:
-                    raise LangdockConnectionError(
-                        f"Could not reach Langdock at {self.settings.base_url} for the {what}: "
-                        f"{type(error).__name__}"
-                    ) from error
+                    raise unreachable_error(self.settings.base_url, what, error) from error
                 if response.ok:
                     return response.text
                 raise error_for_response(
@@ -285,34 +325,36 @@ class LangdockHook(BaseHook):
         """Stream the export file at a signed URL, ``chunk_size`` bytes at a time.
 
         The request goes out on its own session, without the Langdock ``Authorization`` header.
-        Opening the download is retried like API calls; a body cut short raises
-        :class:`LangdockDownloadError`. The URL's signature never reaches a log or an error.
+        Opening is retried like API calls; a connection dropped mid-way is resumed (``Range``) within
+        the same retry budget, and the yielded bytes are exactly the file's. A body that stays cut
+        short raises :class:`LangdockDownloadError`. The URL's signature never reaches a log or an error.
         """
-        safe_url = redact_url(download_url)
-        response = self._open_download(download_url, safe_url)
-        received = 0
-        with response:
-            try:
-                for chunk in response.iter_content(chunk_size=chunk_size):
-                    received += len(chunk)
-                    yield chunk
-            except _DOWNLOAD_FAILURES as error:
-                raise LangdockDownloadError(
-                    f"The download of {safe_url} broke off after {received} bytes ({type(error).__name__})."
-                ) from None
-        self.log.info("Downloaded %d bytes from %s.", received, safe_url)
+        yield from FileDownload(
+            download_url, opener=self.open_download, retry=self.settings.retry, chunk_size=chunk_size
+        )
 
-    def _open_download(self, download_url: str, safe_url: str) -> requests.Response:
-        self.log.info("Downloading the export file from %s.", safe_url)
+    def open_download(self, url: str, *, start: int = 0, if_range: str | None = None) -> requests.Response:
+        """GET a signed URL for streaming, from byte ``start`` (``Range``) when it is above 0.
+
+        429, 5xx and network failures are retried like API calls; any other non-2xx answer raises
+        :class:`LangdockDownloadError` carrying the status (403 is what an expired URL answers).
+        """
+        safe_url = redact_url(url)
         what = f"download of {safe_url}"
+        headers = {"Range": f"bytes={start}-"} if start else {}
+        if start and if_range:
+            headers["If-Range"] = if_range
+        self.log.info(
+            "Downloading the export file from %s%s.", safe_url, f" from byte {start}" if start else ""
+        )
         try:
             for attempt in Retrying(**self.settings.retry.tenacity_kwargs(self.log, what)):
                 with attempt:
                     try:
                         response = self._download_session.get(
-                            download_url, stream=True, timeout=self.settings.timeout
+                            url, headers=headers, stream=True, timeout=self.settings.timeout
                         )
-                    except _DOWNLOAD_FAILURES as error:
+                    except DOWNLOAD_FAILURES as error:
                         raise LangdockConnectionError(f"The {what} failed: {type(error).__name__}") from None
                     if response.ok:
                         return response
@@ -321,7 +363,11 @@ class LangdockHook(BaseHook):
                         f"The storage host answered {response.status_code} {response.reason} to the {what}"
                     )
                     if response.status_code >= 500 or response.status_code == 429:
-                        raise LangdockServerError(message, http_status=response.status_code)
+                        raise LangdockServerError(
+                            message,
+                            http_status=response.status_code,
+                            retry_after=parse_retry_after(response.headers.get("Retry-After")),
+                        )
                     raise LangdockDownloadError(message + ".", http_status=response.status_code)
         except LangdockTransientError as error:
             raise LangdockDownloadError(str(error), http_status=error.http_status) from None

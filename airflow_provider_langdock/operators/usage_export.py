@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
-from airflow.providers.common.compat.sdk import AirflowSkipException, BaseOperator
+from airflow.providers.common.compat.sdk import AirflowSkipException, BaseOperator, conf
 
 from airflow_provider_langdock.api import DateLike
 from airflow_provider_langdock.connection_ui import DEFAULT_CONN_ID
@@ -13,17 +15,33 @@ from airflow_provider_langdock.destinations import destination_for
 from airflow_provider_langdock.exceptions import LangdockError, LangdockInputError, LangdockNoDataError
 from airflow_provider_langdock.hooks.langdock import DEFAULT_CHUNK_SIZE, LangdockHook
 from airflow_provider_langdock.params import check_literal_parameters, export_request_for_run
+from airflow_provider_langdock.planning import ExportPlan
+from airflow_provider_langdock.transfer import land_plan
+from airflow_provider_langdock.triggers.usage_export import (
+    DEFAULT_RETRY_WINDOW,
+    LangdockUsageExportTrigger,
+    deadline_after,
+    plan_from_event,
+)
 
 if TYPE_CHECKING:
     from airflow.providers.common.compat.sdk import Context
+
+    from airflow_provider_langdock.destinations.base import Destination
 
 
 class LangdockUsageExportOperator(BaseOperator):
     """Export Langdock usage for a period and, optionally, stream the CSV file to a destination.
 
     The export's metadata is the task's return value (XCom ``return_value``): ``download_url``,
-    ``file_path``, ``data_type``, ``record_count``, ``date_range`` and, with a destination,
+    ``file_path``, ``data_type``, ``record_count``, ``date_range``, ``parts`` and, with a destination,
     ``destination`` and ``bytes``. ``download_url`` is also pushed under its own key.
+
+    An export above Langdock's row cap is split at whole UTC hours into parts that fit, requested one
+    after the other; they land as one CSV file (one header, rows in time order). Such an export has
+    no single Langdock file: ``download_url`` and ``file_path`` are None and each entry of ``parts``
+    names its own. Every file is verified while it streams (bytes against ``Content-Length``, rows
+    against ``recordCount``); the destination shows the complete file or nothing.
 
     :param data_type: users, agents, assistants, api_keys, projects, models or workflows.
     :param date_from: start of the period (datetime, date or ISO string; templated). Default: the
@@ -41,6 +59,11 @@ class LangdockUsageExportOperator(BaseOperator):
     :param langdock_conn_id: the ``langdock`` connection.
     :param chunk_size: bytes read from the download per chunk; memory use is bounded by it and by
         the destination's part size, never by the file size.
+    :param deferrable: wait for the export in the triggerer instead of a worker slot (default:
+        ``[operators] default_deferrable``). The download still streams from a worker.
+    :param retry_window: deferrable mode: how long (seconds or timedelta) the triggerer keeps
+        retrying rate limits, server errors and network failures before the task fails. The task's
+        ``execution_timeout``, counted from the deferral, bounds it too.
     """
 
     template_fields: Sequence[str] = (
@@ -69,12 +92,17 @@ class LangdockUsageExportOperator(BaseOperator):
         skip_on_no_data: bool = False,
         langdock_conn_id: str = DEFAULT_CONN_ID,
         chunk_size: int = DEFAULT_CHUNK_SIZE,
+        deferrable: bool = conf.getboolean("operators", "default_deferrable", fallback=False),
+        retry_window: float | timedelta = DEFAULT_RETRY_WINDOW,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
         check_literal_parameters(data_type, group_by)
         if chunk_size <= 0:
             raise LangdockInputError(f"chunk_size must be a positive number of bytes; got {chunk_size!r}.")
+        window = retry_window.total_seconds() if isinstance(retry_window, timedelta) else float(retry_window)
+        if window < 0:
+            raise LangdockInputError(f"retry_window must not be negative; got {retry_window!r}.")
         self.data_type = data_type
         self.date_from = date_from
         self.date_to = date_to
@@ -86,34 +114,71 @@ class LangdockUsageExportOperator(BaseOperator):
         self.skip_on_no_data = skip_on_no_data
         self.langdock_conn_id = langdock_conn_id
         self.chunk_size = chunk_size
+        self.deferrable = deferrable
+        self.retry_window = window
 
     def execute(self, context: Context) -> dict[str, Any]:
         request = export_request_for_run(
             context, self.data_type, self.date_from, self.date_to, self.timezone, self.group_by
         )
-        target = destination_for(self.destination, self.destination_conn_id) if self.destination else None
+        target = self._target()
         if target is not None and not self.replace and target.exists():
             raise LangdockError(
                 f"{target.uri} already exists and replace=False; nothing was exported. "
                 "Delete it or set replace=True."
             )
+        if self.deferrable:
+            self.defer(
+                trigger=LangdockUsageExportTrigger(
+                    request=request.to_dict(),
+                    langdock_conn_id=self.langdock_conn_id,
+                    deadline=deadline_after(self.execution_timeout),
+                    retry_window=self.retry_window,
+                ),
+                method_name="execute_complete",
+            )
         hook = LangdockHook(self.langdock_conn_id)
         try:
-            try:
-                result = hook.run_export(request)
-            except LangdockNoDataError as error:
-                if self.skip_on_no_data:
-                    raise AirflowSkipException(f"Nothing to export: {error}") from error
-                raise
-            metadata = result.to_dict()
-            context["ti"].xcom_push(key="download_url", value=result.download_url)
-            if target is not None:
-                self.log.info("Streaming %d records to %s.", result.record_count, target.uri)
-                written = target.write(hook.iter_download(result.download_url, self.chunk_size))
-                self.log.info("Wrote %d bytes to %s.", written, target.uri)
-                metadata.update(destination=target.uri, bytes=written)
+            with self._skip_if_no_data():
+                plan = hook.plan_export(request)
+            return self._finish(context, hook, plan, target)
         finally:
             hook.close()
+
+    def execute_complete(self, context: Context, event: dict[str, Any] | None = None) -> dict[str, Any]:
+        """Resume after the trigger: check its event, then push the metadata and land the file here."""
+        with self._skip_if_no_data():
+            plan = plan_from_event(event)
+        hook = LangdockHook(self.langdock_conn_id)
+        try:
+            return self._finish(context, hook, plan, self._target())
+        finally:
+            hook.close()
+
+    def _target(self) -> Destination | None:
+        return destination_for(self.destination, self.destination_conn_id) if self.destination else None
+
+    @contextmanager
+    def _skip_if_no_data(self) -> Iterator[None]:
+        """Turn "no data" into a skip when ``skip_on_no_data`` is set."""
+        try:
+            yield
+        except LangdockNoDataError as error:
+            if self.skip_on_no_data:
+                raise AirflowSkipException(f"Nothing to export: {error}") from error
+            raise
+
+    def _finish(
+        self, context: Context, hook: LangdockHook, plan: ExportPlan, target: Destination | None
+    ) -> dict[str, Any]:
+        """The export is done: land it at ``target`` (if any), push its metadata, return the XCom.
+
+        Landing goes first, so that parts exported again for a fresh URL show their final metadata.
+        """
+        metadata = plan.to_dict()
+        if target is not None:
+            metadata = land_plan(hook, plan, target, chunk_size=self.chunk_size).to_dict()
+        context["ti"].xcom_push(key="download_url", value=metadata["download_url"])
         return metadata
 
 

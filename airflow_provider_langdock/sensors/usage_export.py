@@ -6,13 +6,28 @@ from collections.abc import Sequence
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
-from airflow.providers.common.compat.sdk import BaseSensorOperator, PokeReturnValue
+from airflow.providers.common.compat.sdk import (
+    AirflowSensorTimeout,
+    AirflowSkipException,
+    BaseSensorOperator,
+    PokeReturnValue,
+    conf,
+)
 
-from airflow_provider_langdock.api import DateLike
+from airflow_provider_langdock.api import DateLike, over_row_cap_metadata
 from airflow_provider_langdock.connection_ui import DEFAULT_CONN_ID
-from airflow_provider_langdock.exceptions import LangdockNoDataError, LangdockTransientError
+from airflow_provider_langdock.exceptions import (
+    LangdockExportTooLargeError,
+    LangdockNoDataError,
+    LangdockTransientError,
+)
 from airflow_provider_langdock.hooks.langdock import LangdockHook
 from airflow_provider_langdock.params import check_literal_parameters, export_request_for_run
+from airflow_provider_langdock.triggers.usage_export import (
+    LangdockUsageDataTrigger,
+    deadline_after,
+    sensor_metadata_from_event,
+)
 
 if TYPE_CHECKING:
     from airflow.providers.common.compat.sdk import Context
@@ -27,12 +42,18 @@ class LangdockUsageExportSensor(BaseSensorOperator):
     limits and server errors that outlast the hook's retries count as "not yet". ``soft_fail``
     skips the task only when the sensor times out.
 
+    With ``deferrable=True`` the waiting happens in the triggerer, which checks every
+    ``poke_interval`` seconds (``mode`` and ``exponential_backoff`` do not apply) until ``timeout``
+    seconds after the deferral.
+
     :param data_type: users, agents, assistants, api_keys, projects, models or workflows.
     :param date_from: start of the period (templated). Default: the run's ``data_interval_start``.
     :param date_to: end of the period (templated). Default: the run's ``data_interval_end``.
     :param timezone: IANA zone of the period.
     :param group_by: optional grouping, as for the operator.
     :param langdock_conn_id: the ``langdock`` connection.
+    :param deferrable: wait in the triggerer instead of a worker slot (default:
+        ``[operators] default_deferrable``).
     """
 
     template_fields: Sequence[str] = (
@@ -55,6 +76,7 @@ class LangdockUsageExportSensor(BaseSensorOperator):
         group_by: str | None = None,
         langdock_conn_id: str = DEFAULT_CONN_ID,
         poke_interval: float | timedelta = 300,
+        deferrable: bool = conf.getboolean("operators", "default_deferrable", fallback=False),
         **kwargs: Any,
     ) -> None:
         super().__init__(poke_interval=poke_interval, **kwargs)
@@ -65,6 +87,40 @@ class LangdockUsageExportSensor(BaseSensorOperator):
         self.timezone = timezone
         self.group_by = group_by
         self.langdock_conn_id = langdock_conn_id
+        self.deferrable = deferrable
+
+    def execute(self, context: Context) -> Any:
+        if not self.deferrable:
+            return super().execute(context)
+        request = export_request_for_run(
+            context, self.data_type, self.date_from, self.date_to, self.timezone, self.group_by
+        )
+        self.defer(
+            trigger=LangdockUsageDataTrigger(
+                request=request.to_dict(),
+                langdock_conn_id=self.langdock_conn_id,
+                deadline=deadline_after(self.timeout),
+                poll_interval=self.poke_interval,
+            ),
+            method_name="execute_complete",
+        )
+
+    def execute_complete(self, context: Context, event: dict[str, Any] | None = None) -> dict[str, Any]:
+        """Resume after the trigger: the export's metadata, or the typed error (a timeout included)."""
+        return sensor_metadata_from_event(event)
+
+    def resume_execution(self, next_method: str, next_kwargs: dict[str, Any] | None, context: Context) -> Any:
+        """As Airflow's, except that ``soft_fail`` skips a timeout only, never an error (e.g. a bad key).
+
+        Airflow's sensor turns every error on resumption into a skip when ``soft_fail`` is set.
+        """
+        try:
+            return super().resume_execution(next_method, next_kwargs, context)
+        except AirflowSkipException as skip:
+            error = skip.__cause__
+            if error is None or isinstance(error, AirflowSensorTimeout) or getattr(self, "never_fail", False):
+                raise
+            raise error from error.__cause__
 
     def poke(self, context: Context) -> PokeReturnValue | bool:
         request = export_request_for_run(
@@ -73,6 +129,9 @@ class LangdockUsageExportSensor(BaseSensorOperator):
         hook = LangdockHook(self.langdock_conn_id)
         try:
             result = hook.run_export(request)
+        except LangdockExportTooLargeError as error:
+            self.log.info("%s: the data is there (the export operator splits such a range).", error)
+            return PokeReturnValue(is_done=True, xcom_value=over_row_cap_metadata(request, error.row_count))
         except LangdockNoDataError:
             self.log.info("No usage data yet for the %s; waiting.", request.describe())
             return False

@@ -9,7 +9,9 @@ Row counts are computable without generating rows (see :meth:`ExportPlan.count`)
 every UTC hour ``h`` (hours since the epoch) holds ``floor((h+1)*R/24) - floor(h*R/24)`` rows drawn from a
 random stream seeded by ``(seed, family, group_by, h)`` alone; a partial hour covering ``[s, e)`` of it
 (microseconds into the hour, of ``H``) holds its rows ``floor(s*n/H)`` to ``floor(e*n/H) - 1``. Adjacent
-ranges therefore add up to exactly the rows of their union, in the same order.
+ranges therefore add up to exactly the rows of their union, in the same order. Busy periods (whole UTC
+hours with their own ``rows_per_day``) make the density non-uniform and keep that property: an hour's rate,
+and so its rows, still depend only on the hour.
 """
 
 from __future__ import annotations
@@ -424,6 +426,8 @@ class ExportPlan:
 
     ``start``/``end`` are the requested UTC range and ``window_start``/``window_end`` the range with usage
     data (microseconds since the epoch, None = unbounded). ``rows_per_day=None`` means ``row_count`` rows.
+    ``busy_hours`` are non-overlapping ``(first hour, end hour, rows per day)`` runs (hours since the epoch)
+    whose rate replaces ``rows_per_day`` (``rows_per_day`` mode only).
     """
 
     seed: int
@@ -436,6 +440,7 @@ class ExportPlan:
     rows_per_day: Fraction | None = None
     window_start: int | None = None
     window_end: int | None = None
+    busy_hours: tuple[tuple[int, int, Fraction], ...] = ()
 
     @property
     def columns(self) -> tuple[str, ...]:
@@ -474,17 +479,34 @@ class ExportPlan:
         start, end = self.data_range
         return self._rows_before(end) - self._rows_before(start)
 
+    def _rate(self, hour: int) -> Fraction:
+        """Rows per day in effect during ``hour`` (rows_per_day mode)."""
+        for first, end, rate in self.busy_hours:
+            if first <= hour < end:
+                return rate
+        assert self.rows_per_day is not None
+        return self.rows_per_day
+
     def _hour_rows(self, hour: int) -> int:
-        rate = self.rows_per_day
-        assert rate is not None
+        rate = self._rate(hour)
         return (hour + 1) * rate // 24 - hour * rate // 24
+
+    def _rows_before_hour(self, hour: int) -> int:
+        """Rows in the hours before ``hour`` since the epoch: runs of one rate telescope."""
+        base = self.rows_per_day
+        assert base is not None
+        total = hour * base // 24
+        for first, end, rate in self.busy_hours:
+            run_start, run_end = min(first, hour), min(end, hour)
+            if run_start < run_end:
+                busy = run_end * rate // 24 - run_start * rate // 24
+                total += busy - (run_end * base // 24 - run_start * base // 24)
+        return int(total)
 
     def _rows_before(self, moment: int) -> int:
         """Rows positioned before ``moment`` since the epoch (rows_per_day mode)."""
-        rate = self.rows_per_day
-        assert rate is not None
         hour, offset = divmod(moment, MICROS_PER_HOUR)
-        return hour * rate // 24 + offset * self._hour_rows(hour) // MICROS_PER_HOUR
+        return self._rows_before_hour(hour) + offset * self._hour_rows(hour) // MICROS_PER_HOUR
 
     def _stream_key(self, scope: str) -> str:
         return f"rows|{self.seed}|{self.family}|{self.group_by or ''}|{scope}"

@@ -49,7 +49,7 @@ from airflow_provider_langdock.testing.contract import (
     no_data,
     validate_export,
 )
-from airflow_provider_langdock.testing.generator import ExportPlan, to_micros, workspace
+from airflow_provider_langdock.testing.generator import MICROS_PER_HOUR, ExportPlan, to_micros, workspace
 
 logger = logging.getLogger(__name__)
 
@@ -144,8 +144,8 @@ class LangdockSimulator:
     """An offline fake of the Langdock Usage Export API (API server + signed-URL download server).
 
     Configuration attributes (``seed``, ``row_count``, ``rows_per_day``, ``row_cap``, ``byok``,
-    ``disabled_data_types``, ``url_ttl``, ``history_days``) may be changed while it runs; they apply to
-    the next request.
+    ``disabled_data_types``, ``url_ttl``, ``history_days``, ``accept_ranges``) may be changed while it
+    runs; they apply to the next request. :meth:`add_busy_period` makes the row density non-uniform.
     """
 
     def __init__(
@@ -167,6 +167,7 @@ class LangdockSimulator:
         url_ttl: float = 3600.0,
         storage_dir: str | None = None,
         history_days: int = 365,
+        accept_ranges: bool = True,
     ) -> None:
         self.api_keys: frozenset[str] = frozenset({api_key} if isinstance(api_key, str) else api_key)
         if not self.api_keys:
@@ -183,6 +184,8 @@ class LangdockSimulator:
         self.path_prefix = "/" + path_prefix.strip("/") if path_prefix.strip("/") else ""
         self.url_ttl = url_ttl
         self.history_days = history_days
+        self.accept_ranges = accept_ranges
+        self._busy_hours: tuple[tuple[int, int, Fraction], ...] = ()
         self._storage_dir = storage_dir
         self._owns_storage = storage_dir is None
         self._storage: Path | None = None
@@ -356,6 +359,27 @@ class LangdockSimulator:
         """Only ``[start, end)`` has usage data (None = unbounded; naive datetimes are UTC)."""
         self._window = (_utc(start), _utc(end))
 
+    def add_busy_period(self, start: datetime, end: datetime, rows_per_day: float) -> None:
+        """From ``start`` to ``end`` (whole UTC hours; naive = UTC) produce ``rows_per_day`` instead.
+
+        Applies in ``rows_per_day`` mode only; periods must not overlap. Each hour's rows still depend
+        only on the hour, so adjacent ranges still add up to their union.
+        """
+        first, end_hour = _whole_hour(start, "start"), _whole_hour(end, "end")
+        if first >= end_hour:
+            raise ValueError("a busy period needs start < end")
+        if rows_per_day < 0:
+            raise ValueError("rows_per_day must not be negative")
+        with self._lock:
+            if any(first < period[1] and period[0] < end_hour for period in self._busy_hours):
+                raise ValueError("busy periods must not overlap")
+            self._busy_hours = tuple(sorted((*self._busy_hours, (first, end_hour, Fraction(rows_per_day)))))
+
+    def clear_busy_periods(self) -> None:
+        """Back to a uniform ``rows_per_day``."""
+        with self._lock:
+            self._busy_hours = ()
+
     def expire_download_urls(self) -> None:
         """Make every download URL issued so far fail as expired."""
         with self._lock:
@@ -397,6 +421,7 @@ class LangdockSimulator:
             rows_per_day=None if self.rows_per_day is None else Fraction(self.rows_per_day),
             window_start=None if window_start is None else to_micros(window_start),
             window_end=None if window_end is None else to_micros(window_end),
+            busy_hours=self._busy_hours,
         )
 
     def _record(
@@ -530,6 +555,13 @@ class LangdockSimulator:
             self.clear_faults()
         elif action == "data-window":
             self.set_data_window(*(_parse_iso(arguments.get(key)) for key in ("start", "end")))
+        elif action == "busy-period":
+            start, end = (_parse_iso(arguments.get(key)) for key in ("start", "end"))
+            if start is None or end is None:
+                raise ValueError("busy-period needs start and end")
+            self.add_busy_period(start, end, float(arguments["rows_per_day"]))
+        elif action == "clear-busy-periods":
+            self.clear_busy_periods()
         elif action == "expire-download-urls":
             self.expire_download_urls()
         elif action == "clear-requests":
@@ -537,6 +569,14 @@ class LangdockSimulator:
         else:
             return 404, {"error": "Not Found", "message": f"Unknown simulator control {path}"}
         return 200, {"ok": True}
+
+
+def _whole_hour(moment: datetime, name: str) -> int:
+    """Hours since the epoch of a whole UTC hour (naive = UTC)."""
+    hour, rest = divmod(to_micros(moment), MICROS_PER_HOUR)
+    if rest:
+        raise ValueError(f"{name} must be a whole UTC hour; got {moment.isoformat()}")
+    return hour
 
 
 def _parse_iso(value: Any) -> datetime | None:
@@ -839,12 +879,14 @@ class _DownloadHandler(_Handler):
     def send_file(self, file_id: str, stored: _StoredFile, fault: _DownloadFault | None) -> None:
         """Stream the file (or the requested range of it) with correct length headers."""
         size = stored.size
-        requested = self.byte_range(size)
+        ranges = self.simulator.accept_ranges
+        requested = self.byte_range(size) if ranges else None
         headers = {
-            "Accept-Ranges": "bytes",
             "ETag": f'"{file_id}"',
             "Last-Modified": formatdate(stored.path.stat().st_mtime, usegmt=True),
         }
+        if ranges:
+            headers["Accept-Ranges"] = "bytes"
         status, first, length = 200, 0, size
         if requested is not None:
             first, last = requested

@@ -1,0 +1,182 @@
+"""Landing an export plan at a destination: its parts in time order, verified, as one CSV file.
+
+Each part's file is downloaded byte-exactly (:class:`~airflow_provider_langdock.download.FileDownload`:
+resumed after a dropped connection, fetched again through a fresh export when its URL was refused),
+its records are counted as they stream by and compared with Langdock's ``recordCount``. The first
+part's header line is kept and the other parts' identical headers are dropped. Any mismatch raises
+:class:`LangdockVerificationError` from inside the byte stream, so the destination aborts its upload
+and nothing lands.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from dataclasses import dataclass
+from itertools import chain
+from typing import Any, Protocol
+
+import requests
+
+from airflow_provider_langdock.api import ExportRequest, ExportResult
+from airflow_provider_langdock.connection import LangdockSettings
+from airflow_provider_langdock.csvstream import CsvRecordCounter
+from airflow_provider_langdock.destinations import Destination
+from airflow_provider_langdock.download import FileDownload
+from airflow_provider_langdock.exceptions import LangdockVerificationError
+from airflow_provider_langdock.hooks.langdock import DEFAULT_CHUNK_SIZE
+from airflow_provider_langdock.planning import ExportPlan
+
+log = logging.getLogger(__name__)
+
+#: A header line longer than this is taken for a file without one.
+MAX_HEADER_BYTES = 1024 * 1024
+_BOM = b"\xef\xbb\xbf"
+
+
+class ExportClient(Protocol):
+    """What landing needs of ``LangdockHook``: fresh exports and downloads."""
+
+    @property
+    def settings(self) -> LangdockSettings: ...
+
+    def run_export(self, request: ExportRequest) -> ExportResult: ...
+
+    def open_download(
+        self, url: str, *, start: int = 0, if_range: str | None = None
+    ) -> requests.Response: ...
+
+
+@dataclass(frozen=True)
+class Landing:
+    """A landed export: the plan as downloaded (parts fetched again carry their fresh result)."""
+
+    plan: ExportPlan
+    destination: str
+    bytes: int
+
+    def to_dict(self) -> dict[str, Any]:
+        """The export's metadata plus ``destination`` and ``bytes`` (the operator's XCom)."""
+        return {**self.plan.to_dict(), "destination": self.destination, "bytes": self.bytes}
+
+
+def land_plan(
+    client: ExportClient, plan: ExportPlan, destination: Destination, *, chunk_size: int = DEFAULT_CHUNK_SIZE
+) -> Landing:
+    """Stream ``plan`` as one CSV file to ``destination``; it appears complete and verified, or not at all."""
+    stream = PlanStream(client, plan, chunk_size=chunk_size)
+    parts = sum(1 for part in plan.parts if part.result)
+    log.info("Streaming %d records (%d file(s)) to %s.", plan.record_count, parts, destination.uri)
+    written = destination.write(stream)
+    log.info("Landed %d records, %d bytes, at %s.", stream.records, written, destination.uri)
+    return Landing(stream.plan, destination.uri, written)
+
+
+class PlanStream:
+    """The CSV file of a plan as verified bytes: one header line, then every part's rows in order.
+
+    Iterate once. A one-part plan yields exactly Langdock's file. ``plan`` is updated when a part is
+    exported again because its URL was refused; ``records`` counts the data rows streamed.
+    """
+
+    def __init__(
+        self, client: ExportClient, plan: ExportPlan, *, chunk_size: int = DEFAULT_CHUNK_SIZE
+    ) -> None:
+        self.client = client
+        self.plan = plan
+        self.chunk_size = chunk_size
+        self.records = 0
+
+    def __iter__(self) -> Iterator[bytes]:
+        header: bytes | None = None
+        last_byte = b"\n"
+        indexes = [index for index, part in enumerate(self.plan.parts) if part.result]
+        for number, index in enumerate(indexes, 1):
+            name = self._name(index, number, len(indexes))
+            head, rest = _split_header(self._verified(index, name), name)
+            if header is None:
+                header = head
+                if head:
+                    yield head
+                    last_byte = head[-1:]
+            elif _normalized(head) != _normalized(header):
+                raise LangdockVerificationError(
+                    f"The header of {name} differs from the first part's, so the parts cannot form one "
+                    f"CSV file: {_snippet(head)!r} vs {_snippet(header)!r}."
+                )
+            part_started = False
+            for chunk in rest:
+                if not chunk:
+                    continue
+                if not part_started and last_byte != b"\n":  # the previous part ended without a line break
+                    yield b"\r\n" if header.endswith(b"\r\n") else b"\n"
+                part_started = True
+                yield chunk
+                last_byte = chunk[-1:]
+
+    def _name(self, index: int, number: int, count: int) -> str:
+        described = self.plan.parts[index].request.describe()
+        return f"file of part {number} of {count} ({described})" if count > 1 else f"file of the {described}"
+
+    def _verified(self, index: int, name: str) -> Iterator[bytes]:
+        """Part ``index``'s file, byte-exact; after its last byte, its row count is checked."""
+        result = self.plan.parts[index].result
+        assert result is not None
+        counter = CsvRecordCounter()
+        download = FileDownload(
+            result.download_url,
+            opener=self.client.open_download,
+            retry=self.client.settings.retry,
+            chunk_size=self.chunk_size,
+            refresh=lambda: self._refresh(index),
+        )
+        for chunk in download:
+            counter.feed(chunk)
+            yield chunk
+        expected = self.plan.parts[index].record_count  # of the fresh export, if there was one
+        if counter.in_quotes:
+            raise LangdockVerificationError(
+                f"The {name} ends inside a quoted field after {counter.bytes} bytes: it is cut short."
+            )
+        if counter.data_rows != expected:
+            raise LangdockVerificationError(
+                f"The {name} holds {counter.data_rows} data rows in {counter.bytes} bytes, but Langdock "
+                f"reported {expected} (recordCount)."
+            )
+        self.records += counter.data_rows
+        log.info("Verified the %s: %d rows, %d bytes.", name, counter.data_rows, counter.bytes)
+
+    def _refresh(self, index: int) -> str:
+        """Export part ``index`` again for a fresh download URL; the plan keeps the new result."""
+        result = self.client.run_export(self.plan.parts[index].request)
+        self.plan = self.plan.with_result(index, result)
+        return result.download_url
+
+
+def _split_header(chunks: Iterator[bytes], name: str) -> tuple[bytes, Iterator[bytes]]:
+    """The first line (record) of a byte stream, with its line break, and an iterator of the rest."""
+    counter = CsvRecordCounter()
+    held = bytearray()
+    for chunk in chunks:
+        counter.feed(chunk)
+        held += chunk
+        if counter.first_record_end is not None:
+            end = counter.first_record_end
+            return bytes(held[:end]), chain([bytes(held[end:])], chunks)
+        if len(held) > MAX_HEADER_BYTES:
+            raise LangdockVerificationError(
+                f"The {name} has no header line within its first {MAX_HEADER_BYTES} bytes."
+            )
+    return bytes(held), iter(())
+
+
+def _normalized(header: bytes) -> bytes:
+    return header.removeprefix(_BOM).rstrip(b"\r\n")
+
+
+def _snippet(header: bytes, limit: int = 120) -> str:
+    text = _normalized(header).decode("utf-8", "replace")
+    return text if len(text) <= limit else text[:limit] + "..."
+
+
+__all__ = ["DEFAULT_CHUNK_SIZE", "ExportClient", "Landing", "PlanStream", "land_plan"]

@@ -1,0 +1,374 @@
+"""Triggers of the deferrable Langdock operator and sensor: the waiting happens in the triggerer.
+
+Everything here runs on the triggerer's event loop, so nothing blocks it: HTTP goes through
+:class:`~airflow_provider_langdock.hooks.langdock_async.LangdockAsyncHook` (aiohttp), waits are
+asyncio sleeps, and the connection (with the API key) is read in the triggerer from its id; the key
+is never in the trigger's kwargs or in an event. This module does not import ``requests``.
+
+Each trigger fires exactly one event (a plain dict):
+
+- ``{"status": "success", "result": {...}}`` (sensor): ``result`` is ``ExportResult.to_dict()``.
+- ``{"status": "success", "request": {...}, "plan": {...}}`` (operator): the export request and its
+  :class:`~airflow_provider_langdock.planning.ExportPlan` (several parts when it was split).
+- ``{"status": "error", "error_type": ..., "message": ..., ...}``: a :class:`LangdockError`, as
+  :func:`~airflow_provider_langdock.exceptions.error_details` describes it.
+- ``{"status": "timeout", "message": ..., "deadline": ...}``: the task's deadline passed first.
+
+:func:`result_from_event` and :func:`plan_from_event` turn an event back into the result or the plan,
+or raise the typed error.
+"""
+
+from __future__ import annotations
+
+import abc
+import asyncio
+from collections.abc import AsyncIterator, Mapping
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from airflow.triggers.base import BaseTrigger, TriggerEvent
+
+from airflow_provider_langdock.api import (
+    ExportRequest,
+    ExportResult,
+    over_row_cap_metadata,
+    redact_signed_query,
+)
+from airflow_provider_langdock.connection_ui import DEFAULT_CONN_ID
+from airflow_provider_langdock.exceptions import (
+    LangdockError,
+    LangdockExportTooLargeError,
+    LangdockInvalidResponseError,
+    LangdockNoDataError,
+    LangdockSensorTimeoutError,
+    LangdockTimeoutError,
+    LangdockTransientError,
+    error_details,
+    error_from_details,
+)
+from airflow_provider_langdock.hooks.langdock_async import LangdockAsyncHook
+from airflow_provider_langdock.planning import ExportPlan, ExportPlanner
+from airflow_provider_langdock.retries import retry_deadline
+
+#: Seconds the export trigger keeps retrying rate limits, server errors and network failures.
+DEFAULT_RETRY_WINDOW = 900.0
+DEFAULT_POLL_INTERVAL = 300.0
+
+
+async def _sleep(seconds: float) -> None:
+    await asyncio.sleep(seconds)
+
+
+def _utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def deadline_after(timeout: timedelta | float | None) -> datetime | None:
+    """The absolute UTC moment ``timeout`` (a timedelta or seconds) from now; None for no timeout.
+
+    A timeout beyond the calendar (e.g. ``float("inf")``) means none.
+    """
+    if timeout is None:
+        return None
+    seconds = timeout.total_seconds() if isinstance(timeout, timedelta) else float(timeout)
+    try:
+        return _utcnow() + timedelta(seconds=seconds)
+    except OverflowError:
+        return None
+
+
+def _as_deadline(value: datetime | str | None) -> datetime | None:
+    if value is None or value == "":
+        return None
+    moment = datetime.fromisoformat(value) if isinstance(value, str) else value
+    if moment.tzinfo is None or moment.utcoffset() is None:
+        raise ValueError(f"deadline must be timezone-aware; got {value!r}.")
+    return moment.astimezone(UTC)
+
+
+class LangdockTriggerEvent(TriggerEvent):
+    """A ``TriggerEvent`` whose repr hides signed-URL signatures: the triggerer logs every event."""
+
+    def __repr__(self) -> str:
+        return f"TriggerEvent<{redact_signed_query(repr(self.payload))}>"
+
+
+def success_event(result: ExportResult) -> dict[str, Any]:
+    """The event of a finished export."""
+    return {"status": "success", "result": result.to_dict()}
+
+
+def error_event(error: LangdockError) -> dict[str, Any]:
+    """The event of a failure; :func:`result_from_event` raises it again as the same class."""
+    return {"status": "error", **error_details(error)}
+
+
+def timeout_event(deadline: datetime, what: str) -> dict[str, Any]:
+    """The event of a deadline that passed before ``what`` was done."""
+    return {
+        "status": "timeout",
+        "message": f"The task's deadline ({deadline.isoformat()}) passed before {what}.",
+        "deadline": deadline.isoformat(),
+    }
+
+
+def plan_event(request: ExportRequest, plan: ExportPlan) -> dict[str, Any]:
+    """The event of a finished export (one part, or several when it was split)."""
+    return {"status": "success", "request": request.to_dict(), "plan": plan.to_dict()}
+
+
+def _success_payload(event: Any, what: str, timeout_error: type[LangdockTimeoutError]) -> Mapping[str, Any]:
+    """A success event's payload; raise the typed error of an error, timeout, missing or unknown event."""
+    if not isinstance(event, Mapping):
+        raise LangdockError(
+            f"The task resumed without a Langdock trigger event (got {type(event).__name__}); "
+            "nothing was exported."
+        )
+    status = event.get("status")
+    if status == "success":
+        if what not in event:
+            raise LangdockInvalidResponseError(f"The Langdock trigger reported success without a {what}.")
+        return event
+    if status == "error":
+        raise error_from_details(event)
+    if status == "timeout":
+        raise timeout_error(str(event.get("message") or "The task's deadline passed in the triggerer."))
+    raise LangdockError(f"The Langdock trigger sent an event of unknown status {status!r}.")
+
+
+def result_from_event(
+    event: Any, *, timeout_error: type[LangdockTimeoutError] = LangdockTimeoutError
+) -> ExportResult:
+    """The export result a sensor trigger's event carries; raise the typed error of any other event.
+
+    An error event raises its own class (e.g. :class:`LangdockAuthError`), a timeout event
+    ``timeout_error``, and a missing, malformed or unknown event a :class:`LangdockError`.
+    """
+    payload = _success_payload(event, "result", timeout_error)
+    try:
+        return ExportResult.from_dict(payload["result"])
+    except (KeyError, TypeError, ValueError) as error:
+        raise LangdockInvalidResponseError(
+            f"The Langdock trigger reported success without a valid result ({type(error).__name__})."
+        ) from None
+
+
+def sensor_metadata_from_event(event: Any) -> dict[str, Any]:
+    """The metadata a sensor trigger's success event carries (no single file above the row cap)."""
+    payload = _success_payload(event, "result", LangdockSensorTimeoutError)
+    metadata = payload["result"]
+    if isinstance(metadata, Mapping) and metadata.get("download_url") is None and "record_count" in metadata:
+        return dict(metadata)
+    return result_from_event(event, timeout_error=LangdockSensorTimeoutError).to_dict()
+
+
+def plan_from_event(event: Any) -> ExportPlan:
+    """The export plan an export trigger's event carries; raise the typed error of any other event."""
+    payload = _success_payload(event, "plan", LangdockTimeoutError)
+    try:
+        return ExportPlan.from_dict(payload["plan"], ExportRequest.from_dict(payload["request"]))
+    except (KeyError, TypeError, ValueError) as error:
+        raise LangdockInvalidResponseError(
+            f"The Langdock trigger reported success without a valid plan ({type(error).__name__})."
+        ) from None
+
+
+class _LangdockTrigger(BaseTrigger):
+    """What both triggers share: the connection id, the export request, the deadline and the event."""
+
+    def __init__(
+        self,
+        *,
+        request: Mapping[str, Any],
+        langdock_conn_id: str = DEFAULT_CONN_ID,
+        deadline: datetime | str | None = None,
+    ) -> None:
+        super().__init__()
+        self.request = dict(request)
+        self.langdock_conn_id = langdock_conn_id
+        self.deadline = _as_deadline(deadline)
+
+    def _kwargs(self) -> dict[str, Any]:
+        return {
+            "request": dict(self.request),
+            "langdock_conn_id": self.langdock_conn_id,
+            "deadline": None if self.deadline is None else self.deadline.isoformat(),
+        }
+
+    def serialize(self) -> tuple[str, dict[str, Any]]:
+        """Class path and kwargs: plain JSON values, never the API key."""
+        return f"{type(self).__module__}.{type(self).__qualname__}", self._kwargs()
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, _LangdockTrigger):
+            return NotImplemented
+        return self.serialize() == other.serialize()
+
+    def __hash__(self) -> int:
+        return hash(repr(self.serialize()))
+
+    async def run(self) -> AsyncIterator[TriggerEvent]:
+        """Fire one event: success, error or timeout (the hook's session is closed first)."""
+        yield LangdockTriggerEvent(payload=await self._event())
+
+    async def _event(self) -> dict[str, Any]:
+        try:
+            request = ExportRequest.from_dict(self.request)
+        except LangdockError as error:
+            return error_event(error)
+        when = None  # the deadline on the event loop's clock
+        if self.deadline is not None:
+            seconds_left = (self.deadline - _utcnow()).total_seconds()
+            if seconds_left <= 0:
+                return timeout_event(self.deadline, self._goal(request))
+            when = asyncio.get_running_loop().time() + seconds_left
+        deadline_scope = asyncio.timeout_at(when)
+        try:
+            async with deadline_scope, LangdockAsyncHook(self.langdock_conn_id) as hook:
+                return await self._wait(hook, request)
+        except LangdockError as error:
+            return error_event(error)
+        except TimeoutError:
+            if self.deadline is None or not deadline_scope.expired():
+                raise
+            self.log.warning("The task's deadline %s passed; giving up.", self.deadline.isoformat())
+            return timeout_event(self.deadline, self._goal(request))
+
+    @abc.abstractmethod
+    async def _wait(self, hook: LangdockAsyncHook, request: ExportRequest) -> dict[str, Any]:
+        """Talk to Langdock until there is an event to fire (success), or raise a LangdockError."""
+
+    @abc.abstractmethod
+    def _goal(self, request: ExportRequest) -> str:
+        """What the trigger waits for, for the timeout event's message."""
+
+
+class LangdockUsageExportTrigger(_LangdockTrigger):
+    """Request a usage export in the triggerer and fire its metadata (the deferrable operator's trigger).
+
+    Rate limits (429), server errors (500/502/503/504) and network failures are retried, waiting what
+    ``Retry-After`` asks or backing off exponentially, each wait capped by the connection's
+    ``max_retry_wait``, for ``retry_window`` seconds, and never past ``deadline``. An export above the
+    row cap is split into parts by the same :class:`ExportPlanner` as the sync hook uses, and the
+    parts are requested one after the other; the event carries the whole plan.
+
+    :param request: the export, as ``ExportRequest.to_dict()`` gives it.
+    :param langdock_conn_id: the ``langdock`` connection, read in the triggerer.
+    :param deadline: absolute UTC time (aware datetime or ISO string) after which a timeout event fires.
+    :param retry_window: seconds to keep retrying transient errors before an error event.
+    """
+
+    def __init__(
+        self,
+        *,
+        request: Mapping[str, Any],
+        langdock_conn_id: str = DEFAULT_CONN_ID,
+        deadline: datetime | str | None = None,
+        retry_window: float = DEFAULT_RETRY_WINDOW,
+    ) -> None:
+        super().__init__(request=request, langdock_conn_id=langdock_conn_id, deadline=deadline)
+        if retry_window < 0:
+            raise ValueError(f"retry_window must not be negative; got {retry_window!r}.")
+        self.retry_window = float(retry_window)
+
+    def _kwargs(self) -> dict[str, Any]:
+        return {**super()._kwargs(), "retry_window": self.retry_window}
+
+    async def request_export(self, hook: LangdockAsyncHook, request: ExportRequest) -> ExportResult:
+        """Export ``request`` once, retrying transient errors for ``retry_window`` seconds.
+
+        Raises the typed error otherwise. A loop over several requests (e.g. the parts of a split
+        range) can call it repeatedly; each call has its own retry window.
+        """
+        return await hook.run_export(request, retry_until=retry_deadline(self.retry_window))
+
+    async def _wait(self, hook: LangdockAsyncHook, request: ExportRequest) -> dict[str, Any]:
+        planner = ExportPlanner(request)
+        while (part := planner.next_request()) is not None:
+            try:
+                result = await self.request_export(hook, part)
+            except LangdockExportTooLargeError as error:
+                pieces = planner.too_large(error.row_count, error.row_limit)
+                self.log.warning("%s; splitting it into %d parts.", error, len(pieces))
+            except LangdockNoDataError as error:
+                planner.no_data(error)
+            else:
+                planner.succeeded(result)
+        return plan_event(request, planner.plan())
+
+    def _goal(self, request: ExportRequest) -> str:
+        return f"Langdock finished the {request.describe()}"
+
+
+class LangdockUsageDataTrigger(_LangdockTrigger):
+    """Wait in the triggerer until an export for the period succeeds (the deferrable sensor's trigger).
+
+    Every ``poll_interval`` seconds it asks for the export: "No data found" (404) and rate limits or
+    server errors that outlast the connection's retries mean "not yet"; success fires the metadata; a
+    refused key (401/403) or a bad request (400) fires an error at once. At ``deadline`` it fires a
+    timeout event.
+
+    :param request: the export, as ``ExportRequest.to_dict()`` gives it.
+    :param langdock_conn_id: the ``langdock`` connection, read in the triggerer.
+    :param deadline: absolute UTC time (aware datetime or ISO string) after which a timeout event fires.
+    :param poll_interval: seconds between two checks.
+    """
+
+    def __init__(
+        self,
+        *,
+        request: Mapping[str, Any],
+        langdock_conn_id: str = DEFAULT_CONN_ID,
+        deadline: datetime | str | None = None,
+        poll_interval: float = DEFAULT_POLL_INTERVAL,
+    ) -> None:
+        super().__init__(request=request, langdock_conn_id=langdock_conn_id, deadline=deadline)
+        if poll_interval < 0:
+            raise ValueError(f"poll_interval must not be negative; got {poll_interval!r}.")
+        self.poll_interval = float(poll_interval)
+
+    def _kwargs(self) -> dict[str, Any]:
+        return {**super()._kwargs(), "poll_interval": self.poll_interval}
+
+    async def _wait(self, hook: LangdockAsyncHook, request: ExportRequest) -> dict[str, Any]:
+        while True:
+            try:
+                result = await hook.run_export(request)
+            except LangdockExportTooLargeError as error:
+                self.log.info("%s: the data is there (the export operator splits such a range).", error)
+                return {"status": "success", "result": over_row_cap_metadata(request, error.row_count)}
+            except LangdockNoDataError:
+                self.log.info(
+                    "No usage data yet for the %s; checking again in %g s.",
+                    request.describe(),
+                    self.poll_interval,
+                )
+            except LangdockTransientError as error:
+                self.log.warning(
+                    "Langdock is not answering normally (%s); checking again in %g s.",
+                    error,
+                    self.poll_interval,
+                )
+            else:
+                return success_event(result)
+            await _sleep(self.poll_interval)
+
+    def _goal(self, request: ExportRequest) -> str:
+        return f"Langdock had usage data for the {request.describe()}"
+
+
+__all__ = [
+    "DEFAULT_POLL_INTERVAL",
+    "DEFAULT_RETRY_WINDOW",
+    "LangdockTriggerEvent",
+    "LangdockUsageDataTrigger",
+    "LangdockUsageExportTrigger",
+    "deadline_after",
+    "error_event",
+    "plan_event",
+    "plan_from_event",
+    "result_from_event",
+    "sensor_metadata_from_event",
+    "success_event",
+    "timeout_event",
+]
