@@ -8,7 +8,6 @@ from functools import cached_property
 from typing import Any
 
 import requests
-from airflow.providers.common.compat.sdk import BaseHook, mask_secret
 from requests.auth import AuthBase
 from tenacity import Retrying
 
@@ -27,14 +26,8 @@ from airflow_provider_langdock.api import (
     redact_url,
     unreachable_error,
 )
-from airflow_provider_langdock.connection import USER_AGENT, LangdockSettings, settings_from_connection
-from airflow_provider_langdock.connection_ui import (
-    CONN_FIELDS,
-    CONN_TYPE,
-    DEFAULT_CONN_ID,
-    HOOK_NAME,
-    UI_FIELD_BEHAVIOUR,
-)
+from airflow_provider_langdock.connection import USER_AGENT, LangdockSettings
+from airflow_provider_langdock.connection_ui import CONN_FIELDS, UI_FIELD_BEHAVIOUR
 from airflow_provider_langdock.download import DOWNLOAD_FAILURES, FileDownload
 from airflow_provider_langdock.exceptions import (
     LangdockAuthError,
@@ -46,6 +39,7 @@ from airflow_provider_langdock.exceptions import (
     LangdockServerError,
     LangdockTransientError,
 )
+from airflow_provider_langdock.hooks.base import LangdockBaseHook
 from airflow_provider_langdock.planning import ExportPlan, ExportPlanner
 from airflow_provider_langdock.retries import RetryPolicy
 
@@ -94,7 +88,7 @@ class _NoAuthorization(AuthBase):
         return request
 
 
-class LangdockHook(BaseHook):
+class LangdockHook(LangdockBaseHook):
     """Talks to the Langdock Usage Export API through a ``langdock`` connection.
 
     The connection's password is the API key and its host the base URL (default
@@ -106,28 +100,6 @@ class LangdockHook(BaseHook):
     :param max_attempts: attempts per request on 429, 5xx, timeouts and resets (overrides the extra).
     :param max_retry_wait: cap in seconds of one backoff or ``Retry-After`` wait (overrides the extra).
     """
-
-    conn_name_attr = "langdock_conn_id"
-    default_conn_name = DEFAULT_CONN_ID
-    conn_type = CONN_TYPE
-    hook_name = HOOK_NAME
-
-    def __init__(
-        self,
-        langdock_conn_id: str = DEFAULT_CONN_ID,
-        *,
-        timeout: float | None = None,
-        max_attempts: int | None = None,
-        max_retry_wait: float | None = None,
-    ) -> None:
-        super().__init__()
-        self.langdock_conn_id = langdock_conn_id
-        self.timeout = timeout
-        self.max_attempts = max_attempts
-        self.max_retry_wait = max_retry_wait
-
-    def __repr__(self) -> str:
-        return f"{type(self).__name__}(langdock_conn_id={self.langdock_conn_id!r})"
 
     # -- connection -------------------------------------------------------------------------------
 
@@ -169,18 +141,7 @@ class LangdockHook(BaseHook):
     def settings(self) -> LangdockSettings:
         """The connection, read once and checked; the API key is registered with the log masker."""
         conn = self.get_connection(self.langdock_conn_id)
-        if conn.password:
-            mask_secret(conn.password)
-        return settings_from_connection(
-            self.langdock_conn_id,
-            conn.host,
-            conn.password,
-            conn.extra_dejson,
-            port=conn.port,
-            timeout=self.timeout,
-            max_attempts=self.max_attempts,
-            max_retry_wait=self.max_retry_wait,
-        )
+        return self._settings_from(conn, conn.extra_dejson)
 
     def get_conn(self) -> requests.Session:
         """The reused API session (Bearer auth, User-Agent, proxies, TLS verification)."""

@@ -28,8 +28,9 @@ from airflow_provider_langdock.api import (
     redact_url,
     unreachable_error,
 )
-from airflow_provider_langdock.connection import USER_AGENT, LangdockSettings, settings_from_connection
+from airflow_provider_langdock.connection import USER_AGENT, LangdockSettings
 from airflow_provider_langdock.connection_ui import DEFAULT_CONN_ID
+from airflow_provider_langdock.hooks.base import LangdockBaseHook
 
 try:  # apache-airflow-providers-common-compat with the async connection helpers
     from airflow.providers.common.compat import connection as _compat_connection
@@ -57,7 +58,7 @@ def _ssl_context(ca_bundle: str) -> ssl.SSLContext:
     return ssl.create_default_context(cafile=ca_bundle)
 
 
-class LangdockAsyncHook(BaseHook):
+class LangdockAsyncHook(LangdockBaseHook):
     """Talks to the Langdock Usage Export API from async code, through a ``langdock`` connection.
 
     Use it as an async context manager (or call :meth:`close`): it keeps one aiohttp session.
@@ -68,9 +69,6 @@ class LangdockAsyncHook(BaseHook):
     :param max_retry_wait: cap in seconds of one backoff or ``Retry-After`` wait (overrides the extra).
     """
 
-    conn_name_attr = "langdock_conn_id"
-    default_conn_name = DEFAULT_CONN_ID
-
     def __init__(
         self,
         langdock_conn_id: str = DEFAULT_CONN_ID,
@@ -79,16 +77,11 @@ class LangdockAsyncHook(BaseHook):
         max_attempts: int | None = None,
         max_retry_wait: float | None = None,
     ) -> None:
-        super().__init__()
-        self.langdock_conn_id = langdock_conn_id
-        self.timeout = timeout
-        self.max_attempts = max_attempts
-        self.max_retry_wait = max_retry_wait
+        super().__init__(
+            langdock_conn_id, timeout=timeout, max_attempts=max_attempts, max_retry_wait=max_retry_wait
+        )
         self._settings: LangdockSettings | None = None
         self._client: aiohttp.ClientSession | None = None
-
-    def __repr__(self) -> str:
-        return f"{type(self).__name__}(langdock_conn_id={self.langdock_conn_id!r})"
 
     async def __aenter__(self) -> LangdockAsyncHook:
         return self
@@ -102,19 +95,10 @@ class LangdockAsyncHook(BaseHook):
         await self.close()
 
     async def get_settings(self) -> LangdockSettings:
-        """The connection, read once and checked (Airflow masks its API key in logs when reading it)."""
+        """The connection, read once and checked; the API key is registered with the log masker."""
         if self._settings is None:
             conn, extra = await _read_connection(self, self.langdock_conn_id)
-            self._settings = settings_from_connection(
-                self.langdock_conn_id,
-                conn.host,
-                conn.password,
-                extra,
-                port=conn.port,
-                timeout=self.timeout,
-                max_attempts=self.max_attempts,
-                max_retry_wait=self.max_retry_wait,
-            )
+            self._settings = self._settings_from(conn, extra)
         return self._settings
 
     async def get_async_conn(self) -> aiohttp.ClientSession:

@@ -1,0 +1,58 @@
+"""What the sync and the async Langdock hooks share: the connection id, overrides and settings."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from airflow.providers.common.compat.sdk import BaseHook, mask_secret
+
+from airflow_provider_langdock.connection import LangdockSettings, settings_from_connection
+from airflow_provider_langdock.connection_ui import CONN_TYPE, DEFAULT_CONN_ID, HOOK_NAME
+
+
+class LangdockBaseHook(BaseHook):
+    """A ``langdock`` connection and the per-hook overrides of its extras.
+
+    :param langdock_conn_id: Airflow connection id.
+    :param timeout: connect and read timeout in seconds of each request (overrides the extra).
+    :param max_attempts: attempts per request on 429, 5xx, timeouts and resets (overrides the extra).
+    :param max_retry_wait: cap in seconds of one backoff or ``Retry-After`` wait (overrides the extra).
+    """
+
+    conn_name_attr = "langdock_conn_id"
+    default_conn_name = DEFAULT_CONN_ID
+    conn_type = CONN_TYPE
+    hook_name = HOOK_NAME
+
+    def __init__(
+        self,
+        langdock_conn_id: str = DEFAULT_CONN_ID,
+        *,
+        timeout: float | None = None,
+        max_attempts: int | None = None,
+        max_retry_wait: float | None = None,
+    ) -> None:
+        super().__init__()
+        self.langdock_conn_id = langdock_conn_id
+        self.timeout = timeout
+        self.max_attempts = max_attempts
+        self.max_retry_wait = max_retry_wait
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(langdock_conn_id={self.langdock_conn_id!r})"
+
+    def _settings_from(self, conn: Any, extra: Mapping[str, Any]) -> LangdockSettings:
+        """Check the connection; its API key is registered with Airflow's log masker first."""
+        if conn.password:
+            mask_secret(conn.password)
+        return settings_from_connection(
+            self.langdock_conn_id,
+            conn.host,
+            conn.password,
+            extra,
+            port=conn.port,
+            timeout=self.timeout,
+            max_attempts=self.max_attempts,
+            max_retry_wait=self.max_retry_wait,
+        )
