@@ -37,7 +37,6 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -51,7 +50,6 @@ import boto3
 import requests
 
 from airflow_provider_langdock.testing import LangdockSimulator
-from airflow_provider_langdock.testing.contract import Route, validate_export
 
 HERE = Path(__file__).resolve().parent
 CHILD = HERE / "contenders.py"
@@ -95,35 +93,6 @@ PACKAGES = (
     "urllib3",
     "moto",
 )
-
-
-# -- the Langdock simulator, answering repeated exports with the same file --------------------------
-
-
-class ReusingSimulator(LangdockSimulator):
-    """A simulator that answers a repeated export request with the file (and signed URL) it already made.
-
-    Requests are the same when they name the same data type, route, period and grouping and arrive
-    with the same ``row_count`` and ``seed``; authorization is still checked on every request.
-    """
-
-    def __init__(self, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
-        self._answers: dict[tuple[Any, ...], dict[str, Any]] = {}
-        self._answers_lock = threading.Lock()
-
-    def _handle_export(self, route: Route, authorization: str | None, body: bytes) -> dict[str, Any]:
-        request = validate_export(
-            body, route.spec, byok=self.byok, now=datetime.now(UTC), history_days=self.history_days
-        )
-        key = (route.spec.data_type, route.output, request, self.row_count, self.seed)
-        with self._answers_lock:
-            answer = self._answers.get(key)
-            if answer is not None and self._is_authorized(authorization):
-                return answer
-            answer = super()._handle_export(route, authorization, body)
-            self._answers[key] = answer
-            return answer
 
 
 @dataclass(frozen=True)
@@ -594,7 +563,7 @@ def main(argv: list[str] | None = None) -> int:
     rows: list[Row] = []
     try:
         with (
-            ReusingSimulator(api_key=API_KEY, url_ttl=URL_TTL_SECONDS) as simulator,
+            LangdockSimulator(api_key=API_KEY, url_ttl=URL_TTL_SECONDS, reuse_exports=True) as simulator,
             moto_server(work_dir / "moto.log") as s3_endpoint,
         ):
             env = environment(simulator, s3_endpoint, work_dir / "airflow-home")

@@ -788,3 +788,15 @@ def test_cli_reports_a_busy_port(simulator: LangdockSimulator) -> None:
     finished = subprocess.run([*command, "--download-port", "0"], capture_output=True, text=True, timeout=30)
     assert finished.returncode == 1
     assert "cannot listen" in finished.stderr
+
+
+def test_reuse_exports_answers_a_repeated_request_with_the_same_file(simulator: LangdockSimulator) -> None:
+    first = post(simulator, "users").json()["data"]
+    assert post(simulator, "users").json()["data"]["downloadUrl"] != first["downloadUrl"]
+    simulator.reuse_exports = True
+    reused = post(simulator, "users").json()["data"]
+    assert post(simulator, "users").json()["data"] == reused
+    assert post(simulator, "users", headers={"Authorization": "Bearer wrong"}).status_code == 401
+    assert post(simulator, "projects").json()["data"]["downloadUrl"] != reused["downloadUrl"]
+    simulator.row_count = 7  # other data settings: a new file
+    assert post(simulator, "users").json()["data"]["recordCount"] == 7

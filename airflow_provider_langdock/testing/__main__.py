@@ -49,6 +49,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--url-ttl", type=float, default=3600.0, help="download URL lifetime in seconds")
     parser.add_argument("--history-days", type=int, default=365, help="how far back data may be exported")
     parser.add_argument("--storage-dir", default=None, help="where export files go (default: a temp dir)")
+    parser.add_argument(
+        "--reuse-exports", action="store_true", help="answer a repeated export request with the same file"
+    )
     parser.add_argument("--verbose", action="store_true", help="log every request to stderr")
     return parser
 
@@ -72,6 +75,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         url_ttl=options.url_ttl,
         storage_dir=options.storage_dir,
         history_days=options.history_days,
+        reuse_exports=options.reuse_exports,
     )
     stopping = threading.Event()
 

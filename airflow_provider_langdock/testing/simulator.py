@@ -42,6 +42,7 @@ from xml.sax.saxutils import escape
 from airflow_provider_langdock.testing.columns import DataTypeSpec, resolve_data_type
 from airflow_provider_langdock.testing.contract import (
     ApiError,
+    ExportRequest,
     Route,
     bad_request,
     iso_millis,
@@ -146,6 +147,8 @@ class LangdockSimulator:
     Configuration attributes (``seed``, ``row_count``, ``rows_per_day``, ``row_cap``, ``byok``,
     ``disabled_data_types``, ``url_ttl``, ``history_days``, ``accept_ranges``) may be changed while it
     runs; they apply to the next request. :meth:`add_busy_period` makes the row density non-uniform.
+    With ``reuse_exports`` a repeated export request (same data type, route, period, grouping and
+    data settings) is answered with the file and signed URL made the first time, as benchmarks need.
     """
 
     def __init__(
@@ -168,6 +171,7 @@ class LangdockSimulator:
         storage_dir: str | None = None,
         history_days: int = 365,
         accept_ranges: bool = True,
+        reuse_exports: bool = False,
     ) -> None:
         self.api_keys: frozenset[str] = frozenset({api_key} if isinstance(api_key, str) else api_key)
         if not self.api_keys:
@@ -185,6 +189,8 @@ class LangdockSimulator:
         self.url_ttl = url_ttl
         self.history_days = history_days
         self.accept_ranges = accept_ranges
+        self.reuse_exports = reuse_exports
+        self._reused_answers: dict[tuple[Any, ...], dict[str, Any]] = {}
         self._busy_hours: tuple[tuple[int, int, Fraction], ...] = ()
         self._storage_dir = storage_dir
         self._owns_storage = storage_dir is None
@@ -488,6 +494,20 @@ class LangdockSimulator:
         request = validate_export(
             body, spec, byok=self.byok, now=datetime.now(UTC), history_days=self.history_days
         )
+        if not self.reuse_exports:
+            return self._export(route, request)
+        key = (spec.data_type, route.output, request, self.seed, self.row_count, self.rows_per_day)
+        with self._lock:
+            answer = self._reused_answers.get(key)
+        if answer is None:
+            answer = self._export(route, request)
+            with self._lock:
+                answer = self._reused_answers.setdefault(key, answer)
+        return answer
+
+    def _export(self, route: Route, request: ExportRequest) -> dict[str, Any]:
+        """Produce the export file (or the inline records) of a validated request."""
+        spec = route.spec
         plan = self._plan(spec, request.group_by, request.start, request.end)
         record_count = plan.count()
         if self._is_disabled(spec) or record_count == 0:
