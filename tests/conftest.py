@@ -19,6 +19,7 @@ os.environ.setdefault("AWS_ACCESS_KEY_ID", "testing")
 os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "testing")
 os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
 
+import inspect  # noqa: E402
 import json  # noqa: E402
 import logging  # noqa: E402
 import socket  # noqa: E402
@@ -41,6 +42,19 @@ def simulator() -> Iterator[LangdockSimulator]:
     """A running LangdockSimulator accepting the API key "test-key"; stopped after the test."""
     with LangdockSimulator(api_key="test-key") as running:
         yield running
+
+
+@pytest.fixture
+def langdock_conn(simulator: LangdockSimulator, monkeypatch: pytest.MonkeyPatch) -> LangdockSimulator:
+    """The simulator as the ``langdock_default`` connection, retrying without waiting between attempts."""
+    conn = {
+        "conn_type": "langdock",
+        "host": simulator.base_url,
+        "password": "test-key",
+        "extra": {"max_retry_wait": 0},
+    }
+    monkeypatch.setenv("AIRFLOW_CONN_LANGDOCK_DEFAULT", json.dumps(conn))
+    return simulator
 
 
 # -- storage servers: moto's S3 server and gcp-storage-emulator, with the Airflow connections -----------
@@ -190,7 +204,13 @@ class DagRunner:
         dag = dagbag.get_dag(dag_id)
         kwargs: dict[str, Any] = {"run_conf": run_conf}
         if logical_date is not None:
-            kwargs["logical_date"] = logical_date
+            # Airflow 2 calls it execution_date
+            name = (
+                "logical_date"
+                if "logical_date" in inspect.signature(dag.test).parameters
+                else "execution_date"
+            )
+            kwargs[name] = logical_date
         dag_run = dag.test(**kwargs)
         return {ti.task_id: str(ti.state) for ti in dag_run.get_task_instances()}
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import tracemalloc
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -22,18 +21,6 @@ from .test_transfer import assert_is_the_direct_export, export_requests
 DAG_ID = "langdock_test_large_export"
 DAY0 = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0) - timedelta(days=120)
 MIB = 1024 * 1024
-
-
-@pytest.fixture
-def langdock_conn(simulator: LangdockSimulator, monkeypatch: pytest.MonkeyPatch) -> LangdockSimulator:
-    conn = {
-        "conn_type": "langdock",
-        "host": simulator.base_url,
-        "password": "test-key",
-        "extra": {"max_retry_wait": 0},
-    }
-    monkeypatch.setenv("AIRFLOW_CONN_LANGDOCK_DEFAULT", json.dumps(conn))
-    return simulator
 
 
 def run_export(

@@ -19,18 +19,6 @@ from airflow_provider_langdock.testing import LangdockSimulator
 from .conftest import DagRunner
 
 
-@pytest.fixture
-def langdock_conn(simulator: LangdockSimulator, monkeypatch: pytest.MonkeyPatch) -> LangdockSimulator:
-    conn = {
-        "conn_type": "langdock",
-        "host": simulator.base_url,
-        "password": "test-key",
-        "extra": {"max_retry_wait": 0},
-    }
-    monkeypatch.setenv("AIRFLOW_CONN_LANGDOCK_DEFAULT", json.dumps(conn))
-    return simulator
-
-
 def interval(recorded: dict[str, Any]) -> tuple[datetime, datetime]:
     start, end = recorded["data_interval"]
     return datetime.fromisoformat(start), datetime.fromisoformat(end)
