@@ -18,6 +18,8 @@ from airflow_provider_langdock.exceptions import LangdockTransientError
 DEFAULT_MAX_ATTEMPTS = 5
 DEFAULT_MAX_RETRY_WAIT = 60.0
 DEFAULT_INITIAL_WAIT = 1.0
+#: Shortest wait between two attempts when retries are bounded by time instead of attempts.
+MIN_WAIT_IN_RETRY_WINDOW = 1.0
 
 
 class WarningLogger(Protocol):
@@ -113,12 +115,15 @@ class RetryPolicy:
         without blocking the event loop.
 
         With ``retry_until`` (from :func:`retry_deadline`) the budget is time instead of attempts:
-        retryable errors are retried, each wait still capped by ``max_wait``, until the next
-        attempt would start after ``retry_until``.
+        retryable errors are retried, each wait still capped by ``max_wait`` but at least
+        ``MIN_WAIT_IN_RETRY_WINDOW``, until the next attempt would start after ``retry_until``.
         """
         kwargs = self.tenacity_kwargs(log, what)
         kwargs["sleep"] = lambda seconds: _async_sleep(seconds)
         if retry_until is not None:
+            # a time budget must not turn into a tight loop of requests, even with max_retry_wait=0
+            wait = kwargs["wait"]
+            kwargs["wait"] = lambda state: max(wait(state), MIN_WAIT_IN_RETRY_WINDOW)
             kwargs["stop"] = _StopBeforeDeadline(retry_until)
             kwargs["before_sleep"] = _retry_logger(
                 log,

@@ -352,6 +352,20 @@ def test_export_trigger_survives_a_60_second_rate_limit_storm(
     assert len(api_requests(langdock)) == len(virtual_clock.slept) + 1
 
 
+def test_export_trigger_never_retries_in_a_tight_loop(
+    simulator: LangdockSimulator, monkeypatch: pytest.MonkeyPatch, virtual_clock: VirtualClock
+) -> None:
+    """Even with max_retry_wait=0, a time-bounded retry waits at least a second between attempts."""
+    conn = {"conn_type": "langdock", "host": simulator.base_url, "password": API_KEY}
+    monkeypatch.setenv("AIRFLOW_CONN_LANGDOCK_DEFAULT", json.dumps({**conn, "extra": {"max_retry_wait": 0}}))
+    simulator.inject_for(30, status=503)
+    event = fire(LangdockUsageExportTrigger(request=REQUEST, retry_window=120))
+    assert event["status"] == "success"
+    assert virtual_clock.slept
+    assert min(virtual_clock.slept) == 1.0
+    assert len(virtual_clock.slept) <= 31
+
+
 def test_export_trigger_gives_up_after_its_retry_window(
     langdock: LangdockSimulator, virtual_clock: VirtualClock
 ) -> None:
