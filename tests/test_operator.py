@@ -243,12 +243,12 @@ def test_templated_parameters_are_checked_at_run_time() -> None:
 
 
 def test_importing_the_operator_loads_no_cloud_sdk() -> None:
-    """DAG files that use the operator and sensor parse without boto3 or google-cloud."""
+    """DAG files that use the operator and sensor parse without boto3, google-cloud or aiohttp."""
     code = (
         "import sys\n"
         "import airflow_provider_langdock.operators.usage_export\n"
         "import airflow_provider_langdock.sensors.usage_export\n"
-        "heavy = ('boto3', 'botocore', 's3transfer', 'google.cloud.storage', 'google.auth',\n"
+        "heavy = ('boto3', 'botocore', 's3transfer', 'google.cloud.storage', 'google.auth', 'aiohttp',\n"
         "         'airflow.providers.amazon.aws', 'airflow.providers.google.cloud')\n"
         "loaded = sorted(m for m in sys.modules if m.startswith(heavy))\n"
         "assert not loaded, loaded\n"

@@ -7,6 +7,7 @@ from typing import Any
 
 from airflow.providers.common.compat.sdk import BaseHook, mask_secret
 
+from airflow_provider_langdock.api import ExportRequest, ExportResult, redact_url
 from airflow_provider_langdock.connection import LangdockSettings, settings_from_connection
 from airflow_provider_langdock.connection_ui import CONN_TYPE, DEFAULT_CONN_ID, HOOK_NAME
 
@@ -55,4 +56,15 @@ class LangdockBaseHook(BaseHook):
             timeout=self.timeout,
             max_attempts=self.max_attempts,
             max_retry_wait=self.max_retry_wait,
+        )
+
+    def _log_request(self, request: ExportRequest) -> None:
+        self.log.info("Requesting the Langdock %s.", request.describe())
+
+    def _log_result(self, result: ExportResult) -> None:
+        self.log.info(
+            "Langdock export ready: %d records in %s (%s).",
+            result.record_count,
+            result.file_path,
+            redact_url(result.download_url),
         )

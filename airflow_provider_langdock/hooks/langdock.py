@@ -197,15 +197,10 @@ class LangdockHook(LangdockBaseHook):
 
     def run_export(self, request: ExportRequest) -> ExportResult:
         """Send a checked :class:`ExportRequest` to the CSV route."""
-        self.log.info("Requesting the Langdock %s.", request.describe())
+        self._log_request(request)
         text = self._post(request, route=None)
         result = parse_export_response(text, request)
-        self.log.info(
-            "Langdock export ready: %d records in %s (%s).",
-            result.record_count,
-            result.file_path,
-            redact_url(result.download_url),
-        )
+        self._log_result(result)
         return result
 
     def plan_export(self, request: ExportRequest) -> ExportPlan:

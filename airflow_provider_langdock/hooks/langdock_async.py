@@ -25,11 +25,9 @@ from airflow_provider_langdock.api import (
     Route,
     error_for_response,
     parse_export_response,
-    redact_url,
     unreachable_error,
 )
 from airflow_provider_langdock.connection import USER_AGENT, LangdockSettings
-from airflow_provider_langdock.connection_ui import DEFAULT_CONN_ID
 from airflow_provider_langdock.hooks.base import LangdockBaseHook
 
 try:  # apache-airflow-providers-common-compat with the async connection helpers
@@ -69,19 +67,8 @@ class LangdockAsyncHook(LangdockBaseHook):
     :param max_retry_wait: cap in seconds of one backoff or ``Retry-After`` wait (overrides the extra).
     """
 
-    def __init__(
-        self,
-        langdock_conn_id: str = DEFAULT_CONN_ID,
-        *,
-        timeout: float | None = None,
-        max_attempts: int | None = None,
-        max_retry_wait: float | None = None,
-    ) -> None:
-        super().__init__(
-            langdock_conn_id, timeout=timeout, max_attempts=max_attempts, max_retry_wait=max_retry_wait
-        )
-        self._settings: LangdockSettings | None = None
-        self._client: aiohttp.ClientSession | None = None
+    _settings: LangdockSettings | None = None
+    _client: aiohttp.ClientSession | None = None
 
     async def __aenter__(self) -> LangdockAsyncHook:
         return self
@@ -129,15 +116,10 @@ class LangdockAsyncHook(LangdockBaseHook):
         :func:`~airflow_provider_langdock.retries.retry_deadline`) retryable errors are retried
         until then instead of for a number of attempts.
         """
-        self.log.info("Requesting the Langdock %s.", request.describe())
+        self._log_request(request)
         text = await self._post(request, route=None, retry_until=retry_until)
         result = parse_export_response(text, request)
-        self.log.info(
-            "Langdock export ready: %d records in %s (%s).",
-            result.record_count,
-            result.file_path,
-            redact_url(result.download_url),
-        )
+        self._log_result(result)
         return result
 
     async def _post(self, request: ExportRequest, route: Route | None, *, retry_until: float | None) -> str:

@@ -24,7 +24,7 @@ import abc
 import asyncio
 from collections.abc import AsyncIterator, Mapping
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
@@ -46,9 +46,11 @@ from airflow_provider_langdock.exceptions import (
     error_details,
     error_from_details,
 )
-from airflow_provider_langdock.hooks.langdock_async import LangdockAsyncHook
 from airflow_provider_langdock.planning import ExportPlan, ExportPlanner
 from airflow_provider_langdock.retries import retry_deadline
+
+if TYPE_CHECKING:  # aiohttp loads in the triggerer only, not when a DAG file is parsed
+    from airflow_provider_langdock.hooks.langdock_async import LangdockAsyncHook
 
 #: Seconds the export trigger keeps retrying rate limits, server errors and network failures.
 DEFAULT_RETRY_WINDOW = 900.0
@@ -93,9 +95,12 @@ class LangdockTriggerEvent(TriggerEvent):
         return f"TriggerEvent<{redact_signed_query(repr(self.payload))}>"
 
 
-def success_event(result: ExportResult) -> dict[str, Any]:
-    """The event of a finished export."""
-    return {"status": "success", "result": result.to_dict()}
+def success_event(result: ExportResult | Mapping[str, Any]) -> dict[str, Any]:
+    """The event of a sensor's success: the export's result, or the metadata of a period over the cap."""
+    return {
+        "status": "success",
+        "result": result.to_dict() if isinstance(result, ExportResult) else dict(result),
+    }
 
 
 def error_event(error: LangdockError) -> dict[str, Any]:
@@ -222,6 +227,8 @@ class _LangdockTrigger(BaseTrigger):
             if seconds_left <= 0:
                 return timeout_event(self.deadline, self._goal(request))
             when = asyncio.get_running_loop().time() + seconds_left
+        from airflow_provider_langdock.hooks.langdock_async import LangdockAsyncHook
+
         deadline_scope = asyncio.timeout_at(when)
         try:
             async with deadline_scope, LangdockAsyncHook(self.langdock_conn_id) as hook:
@@ -336,7 +343,7 @@ class LangdockUsageDataTrigger(_LangdockTrigger):
                 result = await hook.run_export(request)
             except LangdockExportTooLargeError as error:
                 self.log.info("%s: the data is there (the export operator splits such a range).", error)
-                return {"status": "success", "result": over_row_cap_metadata(request, error.row_count)}
+                return success_event(over_row_cap_metadata(request, error.row_count))
             except LangdockNoDataError:
                 self.log.info(
                     "No usage data yet for the %s; checking again in %g s.",
