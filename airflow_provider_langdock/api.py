@@ -8,6 +8,7 @@ parsing and the mapping of error responses to typed exceptions live here, once. 
 from __future__ import annotations
 
 import json
+import math
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
@@ -17,6 +18,7 @@ from typing import Any, Literal
 from urllib.parse import urlsplit, urlunsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from airflow_provider_langdock.connection_ui import DEFAULT_BASE_URL
 from airflow_provider_langdock.exceptions import (
     LangdockAuthError,
     LangdockBadRequestError,
@@ -29,12 +31,15 @@ from airflow_provider_langdock.exceptions import (
     LangdockRateLimitError,
     LangdockServerError,
 )
+from airflow_provider_langdock.redaction import redact
 
-DEFAULT_BASE_URL = "https://api.langdock.com"
 #: Statuses worth another attempt; 400, 401, 403 and 404 never are.
 RETRYABLE_STATUSES = frozenset({429, 500, 502, 503, 504})
 #: How far back the API keeps usage data.
 HISTORY_MONTHS = 12
+#: Largest row count believed from the server (``recordCount``, the row cap message): Langdock's own
+#: cap is one million rows per file, so anything above a billion is a broken or hostile answer.
+MAX_RECORD_COUNT = 1_000_000_000
 
 Route = Literal["csv", "json"]
 
@@ -73,10 +78,12 @@ _ALIASES = {
     "workflow": "workflows",
 }
 
-_ROW_CAP_MESSAGE = re.compile(r"(\d[\d,_ ]*)\s+rows?\s+exceeds?\s+(?:the\s+)?limit\s+of\s+(\d[\d,_ ]*)", re.I)
-_SIGNED_QUERY_VALUE = re.compile(
-    r"(?P<name>[?&][^=&\s\"']*(?:sig|token|credential|key|policy)[^=&\s\"']*=)[^&\s\"']+", re.I
+# Numbers start only where no digit or separator precedes, so the search stays linear on any text.
+_ROW_CAP_MESSAGE = re.compile(
+    r"(?<![\d,_])(\d[\d,_]*)\s+rows?\s+exceeds?\s+(?:the\s+)?limit\s+of\s+(\d[\d,_]*)", re.I
 )
+#: Longest piece of server text (an error or message field) kept in an exception or event.
+MAX_SERVER_TEXT = 1000
 
 
 def resolve_data_type(data_type: str) -> DataType:
@@ -147,6 +154,25 @@ def _wall_time(value: datetime, zone: ZoneInfo) -> datetime:
     return value.astimezone(zone).replace(tzinfo=None)
 
 
+def _check_wall_time_exists(wall: datetime, zone: ZoneInfo, param: str) -> None:
+    """Refuse a wall time that ``zone`` skips (e.g. 02:30 on the night clocks go forward)."""
+    if _utc_wall_time(wall, zone).replace(tzinfo=UTC).astimezone(zone).replace(tzinfo=None) != wall:
+        raise LangdockInputError(
+            f"{param} ({format_wall_time(wall)}) does not exist in timezone {zone.key!r}: clocks skip it "
+            "for daylight saving time. Pass an aware datetime or a wall time outside the gap."
+        )
+
+
+def _is_repeated(wall: datetime, zone: ZoneInfo) -> bool:
+    """True for a wall time ``zone`` shows twice (the hour repeated when clocks go back)."""
+    return wall.replace(fold=0, tzinfo=zone).utcoffset() != wall.replace(fold=1, tzinfo=zone).utcoffset()
+
+
+def _utc_wall_time(wall: datetime, zone: ZoneInfo) -> datetime:
+    """The naive UTC wall time of a wall time in ``zone`` (its ``fold`` picks a repeated hour's pass)."""
+    return wall.replace(tzinfo=zone).astimezone(UTC).replace(tzinfo=None)
+
+
 def _is_naive(value: datetime) -> bool:
     return value.tzinfo is None or value.utcoffset() is None
 
@@ -192,7 +218,9 @@ class ExportRequest:
         """Validate the parameters and return the request; raise :class:`LangdockInputError` if bad.
 
         Naive dates mean wall time in ``timezone``; aware ones are converted to it. A naive value
-        may be mixed with an aware one only if the aware one is in ``timezone`` too.
+        may be mixed with an aware one only if the aware one is in ``timezone`` too. A naive wall time
+        that the zone skips (a daylight-saving gap) is refused; a range with an end in a repeated
+        hour (clocks turned back) is sent in UTC, where its instants are unambiguous.
         """
         spec = resolve_data_type(data_type)
         checked_group_by = validate_group_by(spec, group_by)
@@ -208,6 +236,11 @@ class ExportRequest:
                     f"(wall time in {timezone!r}) or both aware."
                 )
         wall_from, wall_to = _wall_time(start, zone), _wall_time(end, zone)
+        _check_wall_time_exists(wall_from, zone, "date_from")
+        _check_wall_time_exists(wall_to, zone, "date_to")
+        if _is_repeated(wall_from, zone) or _is_repeated(wall_to, zone):
+            wall_from, wall_to = _utc_wall_time(wall_from, zone), _utc_wall_time(wall_to, zone)
+            zone, timezone = ZoneInfo("UTC"), "UTC"
         instant_from = wall_from.replace(tzinfo=zone)
         instant_to = wall_to.replace(tzinfo=zone)
         if instant_from >= instant_to:
@@ -240,7 +273,7 @@ class ExportRequest:
         """
         if _is_naive(start) or _is_naive(end):
             raise LangdockInputError("for_utc_range needs aware datetimes.")
-        if start >= end:
+        if start.astimezone(UTC) >= end.astimezone(UTC):  # same-zone comparison would ignore fold
             raise LangdockInputError(f"A part must start before it ends; got {start} to {end}.")
         return replace(
             self,
@@ -304,7 +337,7 @@ class ExportResult:
 
     def __repr__(self) -> str:
         return (
-            f"ExportResult(download_url={redact_url(self.download_url)!r}, file_path={self.file_path!r}, "
+            f"ExportResult(download_url={redact(self.download_url)!r}, file_path={self.file_path!r}, "
             f"data_type={self.data_type!r}, record_count={self.record_count}, date_range={self.date_range!r})"
         )
 
@@ -358,7 +391,7 @@ class ExportRecords:
 def _payload(text: str, what: str) -> dict[str, Any]:
     try:
         payload = json.loads(text)
-    except ValueError:
+    except (ValueError, RecursionError):  # RecursionError: JSON nested too deeply
         raise LangdockInvalidResponseError(
             f"Langdock answered the {what} with a body that is not JSON: {_snippet(text)!r}"
         ) from None
@@ -366,8 +399,8 @@ def _payload(text: str, what: str) -> dict[str, Any]:
         raise LangdockInvalidResponseError(f"Langdock answered the {what} with JSON that is not an object.")
     if payload.get("success") is not True:
         raise LangdockInvalidResponseError(
-            f"Langdock answered the {what} without success=true: error={payload.get('error')!r}, "
-            f"message={payload.get('message')!r}",
+            f"Langdock answered the {what} without success=true: error={_text(payload.get('error'))!r}, "
+            f"message={_text(payload.get('message'))!r}",
             api_error=_text(payload.get("error")),
             api_message=_text(payload.get("message")),
         )
@@ -382,12 +415,19 @@ def _date_range(data: Mapping[str, Any], what: str) -> dict[str, str]:
 
 
 def _record_count(value: Any, what: str) -> int:
+    """``recordCount`` as a whole number from 0 to :data:`MAX_RECORD_COUNT`, else the answer is invalid."""
+    problem = LangdockInvalidResponseError(
+        f"Langdock's {what} answer has no recordCount between 0 and {MAX_RECORD_COUNT}: {value!r:.40}."
+    )
     if isinstance(value, bool) or not isinstance(value, int | str):
-        raise LangdockInvalidResponseError(f"Langdock's {what} answer has no integer recordCount.")
+        raise problem
     try:
-        return int(value)
+        count = int(value)
     except ValueError:
-        raise LangdockInvalidResponseError(f"Langdock's {what} answer has no integer recordCount.") from None
+        raise problem from None
+    if not 0 <= count <= MAX_RECORD_COUNT:
+        raise problem
+    return count
 
 
 def parse_export_response(text: str, request: ExportRequest) -> ExportResult:
@@ -404,8 +444,8 @@ def parse_export_response(text: str, request: ExportRequest) -> ExportResult:
         raise LangdockInvalidResponseError(f"Langdock's {what} answer has no http(s) downloadUrl.")
     return ExportResult(
         download_url=url,
-        file_path=str(data["filePath"]),
-        data_type=str(data["dataType"]).replace("-", "_"),
+        file_path=redact(str(_text(data["filePath"]))),  # metadata: never a place for an echoed key
+        data_type=redact(str(_text(data["dataType"]))).replace("-", "_"),
         record_count=_record_count(data["recordCount"], what),
         date_range=_date_range(data, what),
     )
@@ -442,9 +482,11 @@ def parse_retry_after(value: str | None, now: datetime | None = None) -> float |
         return None
     value = value.strip()
     try:
-        return max(0.0, float(value))
+        seconds = float(value)
     except ValueError:
         pass
+    else:
+        return max(0.0, seconds) if math.isfinite(seconds) else None
     try:
         when = parsedate_to_datetime(value)
     except (TypeError, ValueError):
@@ -454,8 +496,27 @@ def parse_retry_after(value: str | None, now: datetime | None = None) -> float |
     return max(0.0, (when - (now or datetime.now(UTC))).total_seconds())
 
 
-def error_for_response(status: int, text: str, *, what: str, retry_after: str | None = None) -> LangdockError:
-    """Map a non-2xx answer to the typed error that names its cause."""
+def is_success(status: int) -> bool:
+    """Only 2xx is success (``requests``' and aiohttp's ``ok`` also accept 3xx)."""
+    return 200 <= status < 300
+
+
+def error_for_response(
+    status: int,
+    text: str,
+    *,
+    what: str,
+    retry_after: str | None = None,
+    location: str | None = None,
+) -> LangdockError:
+    """Map a non-2xx answer to the typed error that names its cause (``location``: a 3xx's header)."""
+    if 300 <= status < 400:
+        target = _host_of(location) or "an unnamed location"
+        return LangdockError(
+            f"Langdock answered {status} to the {what}: redirected to {target}. The API never "
+            "redirects; check the connection's Base URL (host).",
+            http_status=status,
+        )
     api_error, api_message = _error_fields(text)
     detail = " - ".join(part for part in (api_error, api_message) if part) or _snippet(text) or "no details"
     prefix = f"Langdock answered {status} to the {what}: {detail}"
@@ -467,15 +528,9 @@ def error_for_response(status: int, text: str, *, what: str, retry_after: str | 
     if status == 404:
         return LangdockNoDataError(prefix, **fields)
     if status == 400:
-        match = _ROW_CAP_MESSAGE.search(api_message or api_error or text)
+        match = _ROW_CAP_MESSAGE.search(text)  # the whole body: its fields may have been cut
         if match:
-            return LangdockExportTooLargeError(
-                f"{prefix}. Narrow the date range.",
-                row_count=_int(match.group(1)),
-                row_limit=_int(match.group(2)),
-                api_error=api_error,
-                api_message=api_message,
-            )
+            return _too_large_error(prefix, _int(match.group(1)), _int(match.group(2)), fields)
         return LangdockBadRequestError(prefix, **fields)
     seconds = parse_retry_after(retry_after)
     if status == 429:
@@ -483,6 +538,23 @@ def error_for_response(status: int, text: str, *, what: str, retry_after: str | 
     if status >= 500:
         return LangdockServerError(prefix, retry_after=seconds, **fields)
     return LangdockError(prefix, **fields)
+
+
+def _too_large_error(prefix: str, rows: int, limit: int, fields: dict[str, Any]) -> LangdockError:
+    """The row cap error, if its numbers make sense (1 <= limit < rows <= MAX_RECORD_COUNT)."""
+    if not 1 <= limit < rows <= MAX_RECORD_COUNT:
+        return LangdockInvalidResponseError(
+            f"{prefix}. Its numbers make no sense ({rows} rows over a limit of {limit}; a limit is at "
+            f"least 1 and a count at most {MAX_RECORD_COUNT}), so the export was not split.",
+            **fields,
+        )
+    return LangdockExportTooLargeError(
+        f"{prefix}. Narrow the date range.",
+        row_count=rows,
+        row_limit=limit,
+        api_error=fields["api_error"],
+        api_message=fields["api_message"],
+    )
 
 
 def unreachable_error(base_url: str, what: str, error: BaseException) -> LangdockConnectionError:
@@ -506,27 +578,20 @@ def normalize_base_url(host: str | None) -> str:
         problem = "it has no valid host name"
     elif parts.query or parts.fragment:
         problem = "it must not carry a query string or fragment"
+    elif "@" in parts.netloc:
+        problem = "it must not carry a user name or password; the API key goes in the 'API key' field"
     else:
         try:
             parts.port  # noqa: B018 - raises ValueError on a malformed port
         except ValueError:
             problem = "its port is not a number"
     if problem:
+        shown = redact(candidate) if "@" in parts.netloc else raw  # never echo a password
         raise LangdockInputError(
-            f"The connection's Base URL (host) {raw!r} is malformed: {problem}. Use e.g. "
+            f"The connection's Base URL (host) {shown!r} is malformed: {problem}. Use e.g. "
             f"'{DEFAULT_BASE_URL}', 'https://<your-deployment>/api/public' or 'api.odeus.ai'."
         )
     return urlunsplit((parts.scheme, parts.netloc, parts.path.rstrip("/"), "", ""))
-
-
-def redact_url(url: str) -> str:
-    """The URL with signature-like query values (signature, credential, token...) replaced by ``***``."""
-    return redact_signed_query(url)
-
-
-def redact_signed_query(text: str) -> str:
-    """``text`` with the values of signature-like query parameters of any URL in it replaced by ``***``."""
-    return _SIGNED_QUERY_VALUE.sub(r"\g<name>***", text)
 
 
 def recent_probe_range(now: datetime | None = None) -> tuple[datetime, datetime]:
@@ -535,10 +600,17 @@ def recent_probe_range(now: datetime | None = None) -> tuple[datetime, datetime]
     return end - timedelta(hours=1), end
 
 
+def _host_of(url: str | None) -> str | None:
+    try:
+        return urlsplit(url or "").hostname
+    except ValueError:  # e.g. an unclosed IPv6 bracket
+        return None
+
+
 def _error_fields(text: str) -> tuple[str | None, str | None]:
     try:
         payload = json.loads(text)
-    except ValueError:
+    except (ValueError, RecursionError):
         return None, None
     if not isinstance(payload, dict):
         return None, None
@@ -546,11 +618,16 @@ def _error_fields(text: str) -> tuple[str | None, str | None]:
 
 
 def _text(value: Any) -> str | None:
-    return None if value is None else str(value)
+    """A server-sent field as text, cut to :data:`MAX_SERVER_TEXT` characters."""
+    if value is None:
+        return None
+    text = str(value)
+    return text if len(text) <= MAX_SERVER_TEXT else text[:MAX_SERVER_TEXT] + "..."
 
 
 def _int(text: str) -> int:
-    return int(re.sub(r"[^\d]", "", text))
+    digits = re.sub(r"[^\d]", "", text)
+    return int(digits[:30])  # longer numbers are absurd anyway; this keeps int() cheap
 
 
 def _snippet(text: str, limit: int = 200) -> str:

@@ -17,8 +17,14 @@ from airflow_provider_langdock.api import normalize_base_url
 from airflow_provider_langdock.connection_ui import CONN_TYPE
 from airflow_provider_langdock.exceptions import LangdockInputError
 from airflow_provider_langdock.retries import DEFAULT_MAX_ATTEMPTS, DEFAULT_MAX_RETRY_WAIT, RetryPolicy
+from airflow_provider_langdock.validation import finite_number, whole_number
 
 DEFAULT_TIMEOUT = 120.0
+#: Without a ``download_timeout`` extra, one transfer of a file may take ``timeout`` seconds plus the
+#: time the file's announced size needs at this rate (a trickle below it fails and is resumed).
+MIN_DOWNLOAD_RATE = 256 * 1024
+#: The whole-transfer deadline for a file whose size is not announced.
+DEFAULT_UNSIZED_DOWNLOAD_TIMEOUT = 3600.0
 USER_AGENT = f"airflow-provider-langdock/{__version__}"
 
 
@@ -32,10 +38,20 @@ class LangdockSettings:
     verify: bool | str = True
     proxies: dict[str, str] = field(default_factory=dict)
     retry: RetryPolicy = field(default_factory=RetryPolicy)
+    #: Seconds one transfer of an export file may take in all (None: derived from its size).
+    download_timeout: float | None = None
 
     def url(self, path: str) -> str:
         """Absolute URL of an API path such as ``/export/users``."""
         return self.base_url + path
+
+    def transfer_deadline(self, size: int | None) -> float:
+        """Seconds one transfer of a file of ``size`` bytes (None: not announced) may take in all."""
+        if self.download_timeout is not None:
+            return self.download_timeout
+        if size is None:
+            return max(DEFAULT_UNSIZED_DOWNLOAD_TIMEOUT, self.timeout)
+        return self.timeout + size / MIN_DOWNLOAD_RATE
 
     def proxy_for(self, url: str) -> str | None:
         """The proxy for ``url``: the ``proxies`` extra first, then ``HTTPS_PROXY``/``NO_PROXY`` & co.
@@ -63,6 +79,7 @@ def settings_from_connection(
     timeout: float | None = None,
     max_attempts: int | None = None,
     max_retry_wait: float | None = None,
+    download_timeout: float | None = None,
 ) -> LangdockSettings:
     """Check the connection's fields and extras; arguments given here win over the extras."""
     api_key = (password or "").strip()
@@ -76,23 +93,27 @@ def settings_from_connection(
         parts = urlsplit(base_url)
         base_url = urlunsplit((parts.scheme, f"{parts.netloc}:{port}", parts.path, "", ""))
 
-    def setting(override: Any, name: str) -> Any:
-        return override if override is not None else _extra(extra, name)
+    def setting(override: Any, name: str, check: Any, **bounds: Any) -> Any:
+        """The argument if given, else the extra (a string from the form is fine); None if neither."""
+        if override is not None:
+            return check(override, name, **bounds)
+        value = _extra(extra, name)
+        return None if value is None else check(value, f"Connection extra {name!r}", text=True, **bounds)
 
-    attempts = _positive(setting(max_attempts, "max_attempts"), "max_attempts")
-    if attempts is not None and not attempts.is_integer():
-        raise LangdockInputError(f"max_attempts must be a whole number; got {attempts!r}.")
-    max_wait = _non_negative(setting(max_retry_wait, "max_retry_wait"), "max_retry_wait")
+    attempts = setting(max_attempts, "max_attempts", whole_number)
+    max_wait = setting(max_retry_wait, "max_retry_wait", finite_number)
+    request_timeout = setting(timeout, "timeout", finite_number, exclusive=True)
     return LangdockSettings(
         base_url=base_url,
         api_key=api_key,
-        timeout=_positive(setting(timeout, "timeout"), "timeout") or DEFAULT_TIMEOUT,
+        timeout=DEFAULT_TIMEOUT if request_timeout is None else request_timeout,
         verify=_verify(_extra(extra, "verify")),
         proxies=_proxies(_extra(extra, "proxies")),
         retry=RetryPolicy(
-            max_attempts=int(attempts or DEFAULT_MAX_ATTEMPTS),
+            max_attempts=DEFAULT_MAX_ATTEMPTS if attempts is None else attempts,
             max_wait=DEFAULT_MAX_RETRY_WAIT if max_wait is None else max_wait,
         ),
+        download_timeout=setting(download_timeout, "download_timeout", finite_number, exclusive=True),
     )
 
 
@@ -102,31 +123,6 @@ def _extra(extra: Mapping[str, Any], name: str) -> Any:
     if value in (None, ""):
         value = extra.get(f"extra__{CONN_TYPE}__{name}")
     return None if value == "" else value
-
-
-def _number(value: Any, name: str) -> float | None:
-    if value is None:
-        return None
-    if isinstance(value, bool):
-        raise LangdockInputError(f"Connection extra {name!r} must be a number; got {value!r}.")
-    try:
-        return float(value)
-    except (TypeError, ValueError):
-        raise LangdockInputError(f"Connection extra {name!r} must be a number; got {value!r}.") from None
-
-
-def _positive(value: Any, name: str) -> float | None:
-    number = _number(value, name)
-    if number is not None and number <= 0:
-        raise LangdockInputError(f"{name} must be greater than 0; got {value!r}.")
-    return number
-
-
-def _non_negative(value: Any, name: str) -> float | None:
-    number = _number(value, name)
-    if number is not None and number < 0:
-        raise LangdockInputError(f"{name} must not be negative; got {value!r}.")
-    return number
 
 
 def _verify(value: Any) -> bool | str:

@@ -35,6 +35,14 @@ CONN_FIELDS: dict[str, dict[str, Any]] = {
         "schema": {"type": ["number", "null"], "default": 60},
         "description": "Upper bound of one backoff or Retry-After wait.",
     },
+    "download_timeout": {
+        "label": "Download timeout (seconds)",
+        "schema": {"type": ["number", "null"], "default": None},
+        "description": (
+            "Longest time one transfer of an export file may take; a slower one is resumed. "
+            "Empty: the timeout plus one second per 256 KiB of the file."
+        ),
+    },
 }
 
 #: Which standard fields are hidden or relabelled, and their placeholders.
@@ -48,5 +56,6 @@ UI_FIELD_BEHAVIOUR: dict[str, Any] = {
         "timeout": "120",
         "max_attempts": "5",
         "max_retry_wait": "60",
+        "download_timeout": "derived from the file size",
     },
 }

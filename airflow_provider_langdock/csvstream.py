@@ -4,6 +4,7 @@ from __future__ import annotations
 
 _QUOTE = b'"'
 _NEWLINE = b"\n"
+_BOM = b"\xef\xbb\xbf"
 
 
 class CsvRecordCounter:
@@ -11,7 +12,8 @@ class CsvRecordCounter:
 
     A record ends at a line feed outside double quotes, so a quoted field holding line breaks counts
     once, and an escaped quote (``""``) changes nothing. LF and CR LF line endings both work; a last
-    record without a line ending still counts. The work per piece is a few C-level scans per line.
+    record without a line ending still counts, a UTF-8 byte-order mark alone does not. The work per
+    piece is a few C-level scans per line.
     """
 
     def __init__(self) -> None:
@@ -23,6 +25,7 @@ class CsvRecordCounter:
         self.first_record_end: int | None = None
         self._in_quotes = False
         self._record_open = False
+        self._head = b""  # the first bytes, while they could still be a lone byte-order mark
 
     @property
     def in_quotes(self) -> bool:
@@ -33,6 +36,8 @@ class CsvRecordCounter:
         """Count the records that end in ``data``."""
         if not data:
             return
+        if len(self._head) < len(_BOM):
+            self._head += data[: len(_BOM) - len(self._head)]
         in_quotes = self._in_quotes
         position = 0
         while (newline := data.find(_NEWLINE, position)) >= 0:
@@ -52,7 +57,8 @@ class CsvRecordCounter:
     @property
     def records(self) -> int:
         """Records so far, counting a last one that has no line ending (yet)."""
-        return self.terminated + (1 if self._record_open else 0)
+        lone_bom = self.bytes <= len(_BOM) and _BOM.startswith(self._head)
+        return self.terminated + (1 if self._record_open and not lone_bom else 0)
 
     @property
     def data_rows(self) -> int:

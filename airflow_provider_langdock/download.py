@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import logging
+import socket
+import threading
 from collections.abc import Callable, Iterator
-from typing import Protocol
+from types import TracebackType
+from typing import Any, Protocol
 
 import requests
 
 from airflow_provider_langdock import retries
-from airflow_provider_langdock.api import redact_url
 from airflow_provider_langdock.exceptions import LangdockDownloadError, LangdockVerificationError
+from airflow_provider_langdock.redaction import redact
 from airflow_provider_langdock.retries import RetryPolicy
 
 log = logging.getLogger(__name__)
@@ -33,6 +37,55 @@ def _sleep(seconds: float) -> None:
     retries._sleep(seconds)  # the retry waits' one sleeping point (tests replace it)
 
 
+class TransferTooSlowError(OSError):
+    """One transfer of a file took longer than its deadline; it is resumed like a dropped connection."""
+
+
+class _TransferDeadline:
+    """Cuts a transfer's connection when its deadline passes, so a trickling body cannot hold a task.
+
+    The read timeout bounds each read, not the transfer: a server sending a byte a second never
+    trips it. A timer shuts the socket down (waking the blocked read) at ``seconds``.
+    """
+
+    def __init__(self, response: requests.Response, seconds: float) -> None:
+        self.seconds = seconds
+        self.expired = False
+        self._timer = threading.Timer(seconds, self._cut, args=(response,))
+        self._timer.daemon = True
+
+    def __enter__(self) -> _TransferDeadline:
+        self._timer.start()
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self._timer.cancel()
+
+    def check(self) -> None:
+        """Raise :class:`TransferTooSlowError` once the deadline has passed."""
+        if self.expired:
+            raise TransferTooSlowError(f"no complete transfer within {self.seconds:g} s")
+
+    def _cut(self, response: requests.Response) -> None:
+        self.expired = True
+        sock = _socket_of(response)
+        if sock is not None:
+            with contextlib.suppress(OSError):
+                socket.socket.shutdown(sock, socket.SHUT_RDWR)  # the plain socket's, also under TLS
+
+
+def _socket_of(response: requests.Response) -> socket.socket | None:
+    """The socket a streamed response reads from (urllib3's connection, else http.client's file)."""
+    raw: Any = response.raw
+    sock = getattr(getattr(raw, "connection", None), "sock", None)
+    if sock is None:
+        with contextlib.suppress(AttributeError):
+            sock = raw._fp.fp.raw._sock  # HTTP/1.0: http.client already let go of the connection
+    return sock if isinstance(sock, socket.socket) else None
+
+
 class FileDownload:
     """Streams one export file; the bytes it yields are exactly the file's bytes, in order.
 
@@ -43,6 +96,8 @@ class FileDownload:
       ``refresh`` (a fresh export of the same range). Bytes already yielded must match the new file's
       first bytes; otherwise :class:`LangdockVerificationError`.
     - The byte count is checked against ``Content-Length`` (or the total of ``Content-Range``).
+    - One transfer may take ``deadline(size)`` seconds in all (``size``: the announced size or None);
+      a slower one is cut and resumed like a dropped connection.
 
     Iterate once. ``url`` is the URL in use (it changes on refresh).
     """
@@ -55,8 +110,10 @@ class FileDownload:
         retry: RetryPolicy,
         chunk_size: int,
         refresh: Callable[[], str] | None = None,
+        deadline: Callable[[int | None], float] | None = None,
     ) -> None:
         self.url = url
+        self.deadline = deadline
         self.opener = opener
         self.retry = retry
         self.chunk_size = chunk_size
@@ -75,7 +132,7 @@ class FileDownload:
     @property
     def safe_url(self) -> str:
         """The URL without its signature, for logs and errors."""
-        return redact_url(self.url)
+        return redact(self.url)
 
     def __iter__(self) -> Iterator[bytes]:
         while True:
@@ -83,6 +140,10 @@ class FileDownload:
             try:
                 with response:
                     yield from self._read(response)
+            except TransferTooSlowError as error:
+                if not self._complete:
+                    self._retry_later(str(error))
+                    continue
             except DOWNLOAD_FAILURES as error:
                 if not self._complete:
                     self._retry_later(type(error).__name__)
@@ -136,6 +197,20 @@ class FileDownload:
         self._ranges = response.headers.get("Accept-Ranges", "").strip().lower() == "bytes"
         etag = response.headers.get("ETag")
         self._etag = etag if etag and not etag.startswith("W/") else None
+        if self.deadline is None:
+            yield from self._stream(response, first)
+            return
+        with _TransferDeadline(response, self.deadline(self.size)) as deadline:
+            try:
+                for chunk in self._stream(response, first):
+                    deadline.check()
+                    yield chunk
+            except DOWNLOAD_FAILURES:
+                deadline.check()  # a failure caused by the deadline's cut says so
+                raise
+
+    def _stream(self, response: requests.Response, first: int) -> Iterator[bytes]:
+        """The response's new bytes, checked against those already yielded and the announced size."""
         skip = self.received - first
         prefix = hashlib.sha256() if skip else None
         for chunk in response.iter_content(chunk_size=self.chunk_size):
@@ -204,4 +279,10 @@ def _body_position(response: requests.Response) -> tuple[int, int | None]:
     return 0, int(length) if length.isdigit() and not encoded else None
 
 
-__all__ = ["DOWNLOAD_FAILURES", "REFRESHABLE_STATUSES", "DownloadOpener", "FileDownload"]
+__all__ = [
+    "DOWNLOAD_FAILURES",
+    "REFRESHABLE_STATUSES",
+    "DownloadOpener",
+    "FileDownload",
+    "TransferTooSlowError",
+]

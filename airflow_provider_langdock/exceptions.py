@@ -1,8 +1,9 @@
 """Typed errors of the Langdock provider.
 
 Every error is a :class:`LangdockError`, itself an ``AirflowException``, so a DAG can catch one
-family or one precise cause. Messages carry the API's own ``error`` and ``message`` fields and
-never the API key.
+family or one precise cause. Messages carry the API's own ``error`` and ``message`` fields, passed
+through :func:`~airflow_provider_langdock.redaction.redact` on construction: whatever a server
+echoes, no API key, bearer token, URL credential or URL signature survives in an error.
 """
 
 from __future__ import annotations
@@ -11,6 +12,8 @@ from collections.abc import Mapping
 from typing import Any
 
 from airflow.providers.common.compat.sdk import AirflowException, AirflowSensorTimeout
+
+from airflow_provider_langdock.redaction import redact, redact_optional
 
 
 class LangdockError(AirflowException):
@@ -24,10 +27,10 @@ class LangdockError(AirflowException):
         api_error: str | None = None,
         api_message: str | None = None,
     ) -> None:
-        super().__init__(message)
+        super().__init__(redact(str(message)))
         self.http_status = http_status
-        self.api_error = api_error
-        self.api_message = api_message
+        self.api_error = redact_optional(api_error)
+        self.api_message = redact_optional(api_message)
 
 
 class LangdockInputError(LangdockError, ValueError):

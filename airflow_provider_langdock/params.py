@@ -11,7 +11,7 @@ if TYPE_CHECKING:
     from airflow.providers.common.compat.sdk import Context
 
 
-def _is_literal(value: object) -> bool:
+def is_literal(value: object) -> bool:
     """True for a plain string that holds no Jinja template (so it can be checked at parse time)."""
     return isinstance(value, str) and "{{" not in value and "{%" not in value
 
@@ -40,9 +40,9 @@ def resolve_range(
 
 def check_literal_parameters(data_type: object, group_by: object) -> None:
     """Fail at DAG parse time on a data type or grouping that can never work (templates are checked later)."""
-    if _is_literal(data_type):
+    if is_literal(data_type):
         spec = resolve_data_type(str(data_type))
-        if group_by is None or _is_literal(group_by):
+        if group_by is None or is_literal(group_by):
             validate_group_by(spec, None if group_by is None else str(group_by))
 
 

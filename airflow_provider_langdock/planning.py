@@ -21,8 +21,10 @@ the same logic::
 A range that is too large is cut into ``ceil(rows / (0.9 * limit))`` pieces at whole UTC hours, each
 piece is requested in turn (depth first, so parts come out in time order) and split again if still
 too large. A range that cannot be cut (it lies within one UTC hour) and is still too large is an
-error. Split parts are requested in UTC, so their boundaries are unambiguous across DST changes; the
-first request is always the original one, so an export under the cap is sent exactly as asked.
+error. The work is bounded whatever numbers the server sends: one split makes at most as many pieces
+as the range has whole UTC hours, and a plan never holds more than :data:`MAX_PARTS` ranges
+(requests). Split parts are requested in UTC, so their boundaries are unambiguous across DST changes;
+the first request is always the original one, so an export under the cap is sent exactly as asked.
 """
 
 from __future__ import annotations
@@ -39,6 +41,8 @@ from airflow_provider_langdock.exceptions import LangdockExportTooLargeError, La
 
 #: Split parts aim at this share of the row limit, so that uneven data rarely needs a second split.
 TARGET_FILL = 0.9
+#: Most ranges one export may be cut into (a billion rows at Langdock's cap of one million per file).
+MAX_PARTS = 1000
 _HOUR = timedelta(hours=1)
 _WALL_TIME_FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"
 
@@ -186,6 +190,7 @@ class ExportPlanner:
         self._pending: list[_Range] = [_Range(start, end, 0)]  # a stack: the next range is last
         self._parts: list[ExportPart] = []
         self._split = False
+        self._ranges_made = 1
 
     @property
     def done(self) -> bool:
@@ -222,12 +227,14 @@ class ExportPlanner:
     def too_large(self, row_count: int, row_limit: int) -> tuple[ExportRequest, ...]:
         """The current request was refused as too large; split it and return the new parts' requests.
 
-        :raises LangdockExportTooLargeError: when the range lies within one UTC hour and cannot be split.
+        :raises LangdockExportTooLargeError: when the range lies within one UTC hour and cannot be
+            split, or when the plan would need more than :data:`MAX_PARTS` ranges.
         """
         current = self._take()
-        boundaries = _split_points(current.start, current.end, self._pieces(row_count, row_limit))
+        described = self._request_for(current).describe()
+        wanted = self._pieces(row_count, row_limit)
+        boundaries = _split_points(current.start, current.end, wanted)
         if not boundaries:
-            described = self._request_for(current).describe()
             raise LangdockExportTooLargeError(
                 f"The {described} has {row_count} rows, more than Langdock's limit of {row_limit}, and "
                 "cannot be split further: exports are split at whole UTC hours and this range lies "
@@ -235,6 +242,14 @@ class ExportPlanner:
                 row_count=row_count,
                 row_limit=row_limit,
             )
+        if self._ranges_made + len(boundaries) + 1 > MAX_PARTS:
+            raise LangdockExportTooLargeError(
+                f"The {described} has {row_count} rows (limit {row_limit} per file); exporting it would "
+                f"take more than {MAX_PARTS} parts. Export shorter periods.",
+                row_count=row_count,
+                row_limit=row_limit,
+            )
+        self._ranges_made += len(boundaries) + 1
         self._split = True
         edges = [current.start, *boundaries, current.end]
         pieces = [_Range(first, last, current.depth + 1) for first, last in pairwise(edges)]
@@ -261,9 +276,10 @@ class ExportPlanner:
         return self._pending.pop()
 
     def _pieces(self, row_count: int, row_limit: int) -> int:
+        """Pieces to aim for: by the ratio of rows to the limit, at least 2, at most MAX_PARTS."""
         if row_limit <= 0 or row_count <= row_limit:
             return 2
-        return max(2, math.ceil(row_count / (row_limit * self.target_fill)))
+        return min(max(2, math.ceil(row_count / (row_limit * self.target_fill))), MAX_PARTS)
 
     def _request_for(self, piece: _Range) -> ExportRequest:
         if piece.depth == 0:
@@ -276,7 +292,10 @@ def _floor_hour(moment: datetime) -> datetime:
 
 
 def _split_points(start: datetime, end: datetime, pieces: int) -> list[datetime]:
-    """Whole UTC hours strictly inside ``(start, end)`` closest to ``pieces`` equal shares of it."""
+    """Whole UTC hours strictly inside ``(start, end)`` closest to ``pieces`` equal shares of it.
+
+    At most one point per whole hour, so the work is bounded by the range, not by ``pieces``.
+    """
     start, end = start.astimezone(UTC), end.astimezone(UTC)
     first = _floor_hour(start) + _HOUR
     last = _floor_hour(end)
@@ -284,6 +303,8 @@ def _split_points(start: datetime, end: datetime, pieces: int) -> list[datetime]
         last -= _HOUR
     if first > last:
         return []
+    hours_inside = (last - first) // _HOUR + 1
+    pieces = min(pieces, hours_inside + 1)
     span = end - start
     points = set()
     for index in range(1, pieces):
@@ -297,4 +318,4 @@ def _utc_wall_time(moment: datetime) -> str:
     return format_wall_time(moment.astimezone(UTC).replace(tzinfo=None))
 
 
-__all__ = ["TARGET_FILL", "ExportPart", "ExportPlan", "ExportPlanner"]
+__all__ = ["MAX_PARTS", "TARGET_FILL", "ExportPart", "ExportPlan", "ExportPlanner"]

@@ -14,6 +14,7 @@ from tenacity.wait import wait_base
 
 from airflow_provider_langdock.api import RETRYABLE_STATUSES
 from airflow_provider_langdock.exceptions import LangdockTransientError
+from airflow_provider_langdock.validation import finite_number, whole_number
 
 DEFAULT_MAX_ATTEMPTS = 5
 DEFAULT_MAX_RETRY_WAIT = 60.0
@@ -90,10 +91,9 @@ class RetryPolicy:
     initial_wait: float = DEFAULT_INITIAL_WAIT
 
     def __post_init__(self) -> None:
-        if self.max_attempts < 1:
-            raise ValueError(f"max_attempts must be at least 1; got {self.max_attempts}.")
-        if self.max_wait < 0 or self.initial_wait < 0:
-            raise ValueError("max_retry_wait and the initial wait must not be negative.")
+        whole_number(self.max_attempts, "max_attempts")
+        finite_number(self.max_wait, "max_retry_wait")
+        finite_number(self.initial_wait, "initial_wait")
 
     def tenacity_kwargs(self, log: WarningLogger, what: str) -> dict[str, Any]:
         """Arguments for ``tenacity.Retrying``; ``what`` names the call in logs."""

@@ -129,6 +129,7 @@ class PlanStream:
             retry=self.client.settings.retry,
             chunk_size=self.chunk_size,
             refresh=lambda: self._refresh(index),
+            deadline=self.client.settings.transfer_deadline,
         )
         for chunk in download:
             counter.feed(chunk)

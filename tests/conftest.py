@@ -31,8 +31,27 @@ from pathlib import Path  # noqa: E402
 from typing import Any  # noqa: E402
 
 import pytest  # noqa: E402
+from hypothesis import settings  # noqa: E402
+
+# Property-based tests: a bounded number of examples; with CI set, a fixed seed (derandomize).
+# Both build on hypothesis' own "default" profile, not on whichever profile it loaded at import.
+_hypothesis_base = settings.get_profile("default")
+settings.register_profile("default", _hypothesis_base, max_examples=100, deadline=None)
+settings.register_profile(
+    "ci",
+    _hypothesis_base,
+    max_examples=100,
+    deadline=None,
+    derandomize=True,
+    database=None,
+    print_blob=True,
+)
+settings.load_profile("ci" if os.environ.get("CI") else "default")
 
 from airflow_provider_langdock.testing import LangdockSimulator  # noqa: E402
+from tests.hostile import HostileServer  # noqa: E402
+
+HOSTILE_KEY = "hostile-key-0123456789"
 
 # -- Langdock simulator ------------------------------------------------------------------------------
 
@@ -47,14 +66,14 @@ def simulator() -> Iterator[LangdockSimulator]:
 @pytest.fixture
 def langdock_conn(simulator: LangdockSimulator, monkeypatch: pytest.MonkeyPatch) -> LangdockSimulator:
     """The simulator as the ``langdock_default`` connection, retrying without waiting between attempts."""
-    conn = {
-        "conn_type": "langdock",
-        "host": simulator.base_url,
-        "password": "test-key",
-        "extra": {"max_retry_wait": 0},
-    }
-    monkeypatch.setenv("AIRFLOW_CONN_LANGDOCK_DEFAULT", json.dumps(conn))
+    set_langdock_default(monkeypatch, simulator.base_url, "test-key", max_retry_wait=0)
     return simulator
+
+
+def set_langdock_default(monkeypatch: pytest.MonkeyPatch, host: str, password: str, **extra: Any) -> None:
+    """Make ``langdock_default`` an env-var connection to ``host`` with ``password`` and ``extra``."""
+    conn = {"conn_type": "langdock", "host": host, "password": password, "extra": extra}
+    monkeypatch.setenv("AIRFLOW_CONN_LANGDOCK_DEFAULT", json.dumps(conn))
 
 
 # -- storage servers: moto's S3 server and gcp-storage-emulator, with the Airflow connections -----------
@@ -223,3 +242,20 @@ def dag_runner(airflow_db: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path)
     record_dir = tmp_path / "records"
     record_dir.mkdir()
     return DagRunner(monkeypatch, record_dir)
+
+
+# -- a hostile HTTP server (independent of the simulator) --------------------------------------------
+
+
+@pytest.fixture
+def hostile() -> Iterator[HostileServer]:
+    """A scripted, misbehaving HTTP server on 127.0.0.1; see tests/hostile.py."""
+    with HostileServer() as server:
+        yield server
+
+
+@pytest.fixture
+def hostile_conn(hostile: HostileServer, monkeypatch: pytest.MonkeyPatch) -> HostileServer:
+    """The hostile server as ``langdock_default`` (key HOSTILE_KEY), one attempt per request."""
+    set_langdock_default(monkeypatch, hostile.base_url, HOSTILE_KEY, max_retry_wait=0, max_attempts=1)
+    return hostile

@@ -22,6 +22,7 @@ from airflow_provider_langdock.exceptions import (
     LangdockRateLimitError,
     LangdockServerError,
 )
+from airflow_provider_langdock.redaction import redact
 
 NOW = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
 
@@ -131,12 +132,30 @@ def test_date_objects_mean_midnight_in_the_timezone() -> None:
 def test_dst_transition_day_keeps_wall_times() -> None:
     # Europe/Berlin leaves summer time on 2026-10-25: that day has 25 hours.
     request = build(
-        date_from=datetime(2026, 10, 25, 0, 0, tzinfo=UTC),
-        date_to=datetime(2026, 10, 26, 0, 0, tzinfo=UTC),
+        date_from=datetime(2026, 10, 24, 22, 0, tzinfo=UTC),
+        date_to=datetime(2026, 10, 25, 23, 0, tzinfo=UTC),
         timezone="Europe/Berlin",
     )
-    assert request.body()["from"]["date"] == "2026-10-25T02:00:00.000Z"  # still CEST
-    assert request.body()["to"]["date"] == "2026-10-26T01:00:00.000Z"  # CET again
+    assert request.body()["from"] == {"date": "2026-10-25T00:00:00.000Z", "timezone": "Europe/Berlin"}  # CEST
+    assert request.body()["to"] == {"date": "2026-10-26T00:00:00.000Z", "timezone": "Europe/Berlin"}  # CET
+    assert request.utc_range()[1] - request.utc_range()[0] == timedelta(hours=25)
+
+
+def test_an_end_in_the_repeated_hour_is_sent_in_utc() -> None:
+    # 00:00 UTC is 02:00 CEST, a wall time Berlin shows twice that night: only UTC says which one.
+    start, end = datetime(2026, 10, 25, 0, 0, tzinfo=UTC), datetime(2026, 10, 26, 0, 0, tzinfo=UTC)
+    request = build(date_from=start, date_to=end, timezone="Europe/Berlin")
+    assert request.body()["from"] == {"date": "2026-10-25T00:00:00.000Z", "timezone": "UTC"}
+    assert request.body()["to"] == {"date": "2026-10-26T00:00:00.000Z", "timezone": "UTC"}
+    assert request.utc_range() == (start, end)
+    assert ExportRequest.from_dict(request.to_dict()) == request
+
+
+def test_a_naive_wall_time_the_zone_skips_is_refused() -> None:
+    with pytest.raises(LangdockInputError, match=r"date_from .* does not exist in timezone 'Europe/Berlin'"):
+        build(
+            date_from=datetime(2026, 3, 29, 2, 30), date_to=datetime(2026, 3, 29, 4), timezone="Europe/Berlin"
+        )
 
 
 def test_dst_fold_ordering_uses_real_instants() -> None:
@@ -257,7 +276,7 @@ def test_parse_export_response() -> None:
         ),
         (
             json.dumps({"success": True, "data": {**SUCCESS["data"], "recordCount": "many"}}),  # type: ignore[dict-item]
-            "no integer recordCount",
+            "no recordCount between 0 and",
         ),
         (
             json.dumps({"success": True, "data": {**SUCCESS["data"], "dateRange": {}}}),  # type: ignore[dict-item]
@@ -394,9 +413,9 @@ def test_redact_url_hides_signatures_only() -> None:
         "https://bucket.s3.amazonaws.com/f.csv?X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Credential=AKIA%2F1"
         "&X-Amz-Signature=0123abcd&X-Amz-Expires=600&token=t0k"
     )
-    redacted = api.redact_url(url)
+    redacted = redact(url)
     for secret in ("0123abcd", "AKIA", "t0k"):
         assert secret not in redacted
     assert "X-Amz-Expires=600" in redacted
     assert redacted.startswith("https://bucket.s3.amazonaws.com/f.csv?")
-    assert "signature=***" in api.redact_url("http://127.0.0.1:1/files/x?expires=1&signature=ff")
+    assert "signature=***" in redact("http://127.0.0.1:1/files/x?expires=1&signature=ff")

@@ -6,6 +6,7 @@ import gc
 import json
 import logging
 import os
+import stat
 import subprocess
 import sys
 import textwrap
@@ -23,6 +24,7 @@ from airflow_provider_langdock.destinations import (
     S3Destination,
     destination_for,
 )
+from airflow_provider_langdock.exceptions import LangdockInputError
 
 MIB = 1024 * 1024
 S3_PART = 5 * MIB  # the smallest part S3 accepts, to keep multi-part payloads small
@@ -129,11 +131,56 @@ def test_destination_for_local_paths(uri: str, path: str) -> None:
 def test_destination_for_rejects_other_forms(uri: str, reason: str) -> None:
     with pytest.raises(ValueError, match="`destination` must be") as raised:
         destination_for(uri)
+    assert isinstance(raised.value, LangdockInputError)
     message = str(raised.value)
     assert reason in message
     assert "s3://<bucket>/<key>" in message
     assert "gs://<bucket>/<object>" in message
     assert "file:///<absolute path>" in message
+
+
+@pytest.mark.parametrize(
+    ("uri", "character"),
+    [
+        ("/data/users\n.csv", "U+000A"),
+        ("/data/us\x00ers.csv", "U+0000"),
+        ("/data/\tusers.csv", "U+0009"),
+        ("/data/users.csv\x7f", "U+007F"),
+        ("/data/users\x85.csv", "U+0085"),
+        ("file:///data/us\x1bers.csv", "U+001B"),
+        ("s3://bucket/exports/users.csv\r\n", "U+000D"),
+        ("s3://buck\x07et/users.csv", "U+0007"),
+        ("gs://bucket/users\x9f.csv", "U+009F"),
+        ("gs://bu\x1fcket/users.csv", "U+001F"),
+    ],
+)
+def test_destination_for_refuses_control_characters(uri: str, character: str) -> None:
+    with pytest.raises(LangdockInputError, match="`destination` must be") as raised:
+        destination_for(uri)
+    assert f"control character {character}" in str(raised.value)
+
+
+@pytest.mark.parametrize(
+    ("uri", "character"),
+    [
+        ("file:///tmp/a%0Ab.csv", "U+000A"),
+        ("file:///tmp/a%00b.csv", "U+0000"),
+        ("file://localhost/tmp/a%7Fb.csv", "U+007F"),
+        ("file:///tmp/a%C2%85b.csv", "U+0085"),
+    ],
+)
+def test_destination_for_refuses_percent_encoded_control_characters_in_file_uris(
+    uri: str, character: str
+) -> None:
+    with pytest.raises(LangdockInputError, match="`destination` must be") as raised:
+        destination_for(uri)
+    assert f"control character {character} once percent-decoded" in str(raised.value)
+
+
+def test_percent_encoded_control_characters_are_literal_in_object_keys() -> None:
+    destination = destination_for("s3://bucket/a%0Ab.csv")
+    assert isinstance(destination, S3Destination)
+    assert destination.key == "a%0Ab.csv"
 
 
 def test_part_size_limits() -> None:
@@ -235,6 +282,134 @@ def test_local_memory_stays_flat(tmp_path: Path) -> None:
         tracemalloc.stop()
     assert written == 64 * MIB == (tmp_path / "big.csv").stat().st_size
     assert peak < 4 * MIB
+
+
+def mode_of(path: Path) -> int:
+    return stat.S_IMODE(path.stat().st_mode)
+
+
+@pytest.fixture
+def umask_027() -> Iterator[int]:
+    """Run the test under umask 0o027 (a common server setting), restoring the previous one."""
+    previous = os.umask(0o027)
+    try:
+        yield 0o027
+    finally:
+        os.umask(previous)
+
+
+def test_local_new_file_gets_the_umask_mode(tmp_path: Path, umask_027: int) -> None:
+    target = tmp_path / "users.csv"
+    LocalDestination(target).write([b"a,b\n"])
+    assert mode_of(target) == 0o666 & ~umask_027 == 0o640
+
+
+@pytest.mark.parametrize("mode", [0o600, 0o644, 0o664, 0o400])
+def test_local_overwrite_keeps_the_file_mode(tmp_path: Path, umask_027: int, mode: int) -> None:
+    """The old mode is kept exactly, neither widened to nor narrowed by the umask."""
+    target = tmp_path / "users.csv"
+    target.write_bytes(b"old export with e-mail addresses")
+    target.chmod(mode)
+    seen_modes: list[int] = []
+
+    def chunks() -> Iterator[bytes]:
+        yield b"user,email\n"
+        # The temporary file already has the final mode while the data is being written.
+        seen_modes.extend(mode_of(path) for path in tmp_path.iterdir() if path.name.endswith(".part"))
+        yield b"ann,ann@example.com\n"
+
+    LocalDestination(target).write(chunks())
+
+    assert seen_modes == [mode]
+    assert mode_of(target) == mode
+    assert target.read_bytes() == b"user,email\nann,ann@example.com\n"
+
+
+def test_local_failed_overwrite_keeps_the_old_file_and_mode(tmp_path: Path) -> None:
+    target = tmp_path / "users.csv"
+    target.write_bytes(b"previous export")
+    target.chmod(0o600)
+    with pytest.raises(SourceFailure):
+        LocalDestination(target).write(failing_after(b"new", 1, SourceFailure("broke")))
+    assert (target.read_bytes(), mode_of(target)) == (b"previous export", 0o600)
+    assert leftovers(tmp_path) == []
+
+
+@pytest.mark.parametrize(
+    "stem",
+    [
+        pytest.param("a" * 251, id="ascii"),
+        pytest.param("ü" * 125 + "x", id="two-byte"),
+        pytest.param("x" + "€" * 83 + "y", id="three-byte"),
+        pytest.param("xy" + "😀" * 62 + "z", id="four-byte"),
+    ],
+)
+def test_local_names_of_255_bytes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, stem: str) -> None:
+    """The temporary name is bounded in bytes and cut between characters, never inside one."""
+    name = stem + ".csv"
+    assert len(name.encode("utf-8")) == 255
+    temp_names: list[str] = []
+    replace = os.replace
+
+    def spy(source: Any, target: Any) -> None:
+        temp_names.append(Path(source).name)
+        replace(source, target)
+
+    monkeypatch.setattr(os, "replace", spy)
+    target = tmp_path / name
+
+    assert LocalDestination(target).write([b"a,b\n"]) == 4
+    assert LocalDestination(target).write([b"c,d\n"]) == 4  # and again, over the existing file
+
+    assert target.read_bytes() == b"c,d\n"
+    assert [path.name for path in tmp_path.iterdir()] == [name]
+    for temp_name in temp_names:
+        encoded = temp_name.encode("utf-8")  # strict: a split character would be a lone surrogate
+        assert len(encoded) <= 160
+        assert temp_name.startswith("." + name[:20])
+        assert temp_name.endswith(".part")
+        assert name.startswith(temp_name[1:].rsplit(".", 2)[0])
+
+
+def test_local_failure_removes_the_directories_it_created(tmp_path: Path) -> None:
+    existing = tmp_path / "exports"
+    existing.mkdir()
+    target = existing / "2026" / "05" / "users.csv"
+    with pytest.raises(SourceFailure):
+        LocalDestination(target).write(failing_after(payload(MIB), 64 * 1024, SourceFailure("broke")))
+    assert not (existing / "2026").exists()
+    assert existing.is_dir()
+    assert list(existing.iterdir()) == []
+
+
+def test_local_failure_keeps_created_directories_that_are_not_empty(tmp_path: Path) -> None:
+    target = tmp_path / "exports" / "2026" / "users.csv"
+
+    def chunks() -> Iterator[bytes]:
+        yield b"a,b\n"
+        (tmp_path / "exports" / "other.csv").write_bytes(b"someone else's file")
+        raise SourceFailure("broke")
+
+    with pytest.raises(SourceFailure):
+        LocalDestination(target).write(chunks())
+    assert not (tmp_path / "exports" / "2026").exists()
+    assert [path.name for path in (tmp_path / "exports").iterdir()] == ["other.csv"]
+
+
+def test_local_failure_never_removes_pre_existing_directories(tmp_path: Path) -> None:
+    target = tmp_path / "empty" / "users.csv"
+    target.parent.mkdir()
+    with pytest.raises(TypeError):
+        LocalDestination(target).write(["text"])  # type: ignore[list-item]
+    assert target.parent.is_dir()
+    assert list(target.parent.iterdir()) == []
+
+
+def test_local_success_keeps_the_directories_it_created(tmp_path: Path) -> None:
+    target = tmp_path / "exports" / "2026" / "users.csv"
+    LocalDestination(target).write([b"a,b\n"])
+    assert target.read_bytes() == b"a,b\n"
+    assert [path.name for path in target.parent.iterdir()] == ["users.csv"]
 
 
 # Memory of S3/GCS transfers is measured in a child process: the in-process servers of this test

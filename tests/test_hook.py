@@ -204,10 +204,15 @@ def test_bad_connection_sends_no_request(
 @pytest.mark.parametrize(
     ("extra", "message"),
     [
-        ({"timeout": "soon"}, "'timeout' must be a number"),
-        ({"timeout": 0}, "timeout must be greater than 0"),
-        ({"max_attempts": 2.5}, "max_attempts must be a whole number"),
-        ({"max_retry_wait": -1}, "max_retry_wait must not be negative"),
+        ({"timeout": "soon"}, "extra 'timeout' must be a finite number greater than 0"),
+        ({"timeout": 0}, "extra 'timeout' must be a finite number greater than 0"),
+        ({"timeout": "nan"}, "extra 'timeout' must be a finite number greater than 0"),
+        ({"timeout": "inf"}, "extra 'timeout' must be a finite number greater than 0"),
+        ({"max_attempts": 2.5}, "extra 'max_attempts' must be a whole number"),
+        ({"max_attempts": "inf"}, "extra 'max_attempts' must be a whole number"),
+        ({"max_retry_wait": -1}, "extra 'max_retry_wait' must be a finite number at least 0"),
+        ({"max_retry_wait": "nan"}, "extra 'max_retry_wait' must be a finite number at least 0"),
+        ({"download_timeout": "-inf"}, "extra 'download_timeout' must be a finite number greater than 0"),
         ({"proxies": "http://proxy"}, "'proxies' must be a JSON object"),
     ],
 )

@@ -227,13 +227,20 @@ def test_template_fields() -> None:
             {"data_type": "projects", "group_by": "model"},
             "group_by is not supported for data_type 'projects'",
         ),
-        ({"data_type": "users", "chunk_size": 0}, "chunk_size must be a positive number"),
+        (
+            {"data_type": "users", "chunk_size": 0},
+            r"chunk_size \(bytes\) must be a whole number of at least 1",
+        ),
+        ({"data_type": "users", "chunk_size": "1024"}, r"chunk_size \(bytes\) must be a whole number"),
+        ({"data_type": "users", "retry_window": "abc"}, "retry_window .* must be a finite number"),
+        ({"data_type": "users", "retry_window": float("nan")}, "retry_window .* must be a finite number"),
+        ({"data_type": "users", "destination": "/tmp/a\nb.csv"}, "control character"),
     ],
 )
 def test_literal_parameters_fail_at_parse_time(kwargs: dict[str, Any], message: str) -> None:
     with pytest.raises(LangdockInputError, match=message):
         LangdockUsageExportOperator(task_id="export", **kwargs)
-    if "chunk_size" not in kwargs:
+    if kwargs.keys() <= {"data_type", "group_by"}:
         with pytest.raises(LangdockInputError, match=message):
             LangdockUsageExportSensor(task_id="wait", **kwargs)
 

@@ -23,6 +23,7 @@ import requests
 
 from airflow_provider_langdock import retries
 from airflow_provider_langdock.api import ExportRequest, ExportResult
+from airflow_provider_langdock.connection import LangdockSettings
 from airflow_provider_langdock.destinations import LocalDestination, destination_for
 from airflow_provider_langdock.download import FileDownload
 from airflow_provider_langdock.exceptions import (
@@ -494,7 +495,7 @@ def test_landing_again_overwrites_with_identical_content(
 class FilesClient:
     """A stand-in for the hook that serves fixed files at fake URLs (for byte-level edge cases)."""
 
-    settings = type("Settings", (), {"retry": RetryPolicy(max_attempts=1)})()
+    settings = LangdockSettings("http://127.0.0.1:1", "unused-key", retry=RetryPolicy(max_attempts=1))
 
     def __init__(self, files: dict[str, bytes]) -> None:
         self.files = files

@@ -8,6 +8,8 @@ and Google provider hooks; those load only when a destination talks to its stora
 from __future__ import annotations
 
 import os
+import re
+from typing import TYPE_CHECKING
 from urllib.parse import unquote
 
 from airflow_provider_langdock.destinations.base import (
@@ -18,6 +20,9 @@ from airflow_provider_langdock.destinations.base import (
 from airflow_provider_langdock.destinations.gcs import DEFAULT_GCP_CONN_ID, GCSDestination
 from airflow_provider_langdock.destinations.local import LocalDestination
 from airflow_provider_langdock.destinations.s3 import DEFAULT_AWS_CONN_ID, S3Destination
+
+if TYPE_CHECKING:
+    from airflow_provider_langdock.exceptions import LangdockInputError
 
 __all__ = [
     "DEFAULT_AWS_CONN_ID",
@@ -34,6 +39,8 @@ __all__ = [
 ALLOWED_FORMS = (
     "'s3://<bucket>/<key>', 'gs://<bucket>/<object>', 'file:///<absolute path>' or an absolute local path"
 )
+_CONTROL_CHARACTER = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+"""C0 controls, DEL and C1 controls: never part of a sensible path, key or bucket name."""
 
 
 def destination_for(uri: str, conn_id: str | None = None, *, part_size: int | None = None) -> Destination:
@@ -44,10 +51,12 @@ def destination_for(uri: str, conn_id: str | None = None, *, part_size: int | No
         ``google_cloud_default``); unused for local paths.
     :param part_size: bytes per S3 part (at least 5 MiB) or GCS chunk (a multiple of 256 KiB);
         default 8 MiB. Memory use is a small multiple of it. Unused for local paths.
-    :raises ValueError: naming ``destination`` when ``uri`` is none of the allowed forms.
+    :raises LangdockInputError: (a ``ValueError``) naming ``destination`` when ``uri`` is none of the
+        allowed forms or contains a control character (also percent-encoded in a ``file://`` URI).
     """
     if not isinstance(uri, str) or not uri.strip():
         raise _invalid(uri, "it is empty")
+    _refuse_control_characters(uri, uri)
     scheme, separator, rest = uri.partition("://")
     scheme = scheme.lower() if separator else ""
     size = {} if part_size is None else {"part_size": part_size}
@@ -61,7 +70,9 @@ def destination_for(uri: str, conn_id: str | None = None, *, part_size: int | No
         host, slash, path = rest.partition("/")
         if host not in ("", "localhost") or not slash:
             raise _invalid(uri, "a file URI needs an absolute path and no host, as in file:///data/usage.csv")
-        return _local(uri, unquote("/" + path))
+        path = unquote("/" + path)
+        _refuse_control_characters(uri, path, " once percent-decoded")
+        return _local(uri, path)
     if separator:
         raise _invalid(uri, f"the scheme {scheme!r} is not supported")
     return _local(uri, uri)
@@ -86,5 +97,18 @@ def _local(uri: str, path: str) -> LocalDestination:
     return LocalDestination(path)
 
 
-def _invalid(uri: object, reason: str) -> ValueError:
-    return ValueError(f"Invalid destination {uri!r}: {reason}. `destination` must be {ALLOWED_FORMS}.")
+def _refuse_control_characters(uri: str, text: str, where: str = "") -> None:
+    """Raise if ``text`` (``uri`` or a decoded part of it) holds a control character."""
+    found = _CONTROL_CHARACTER.search(text)
+    if found:
+        raise _invalid(uri, f"it contains the control character U+{ord(found.group()):04X}{where}")
+
+
+def _invalid(uri: object, reason: str) -> LangdockInputError:
+    """The error for an unusable ``destination``, naming the allowed forms."""
+    # Imported here: the exceptions import Airflow, which registers the Amazon and Google providers.
+    from airflow_provider_langdock.exceptions import LangdockInputError
+
+    return LangdockInputError(
+        f"Invalid destination {uri!r}: {reason}. `destination` must be {ALLOWED_FORMS}."
+    )

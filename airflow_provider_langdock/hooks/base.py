@@ -7,9 +7,10 @@ from typing import Any
 
 from airflow.providers.common.compat.sdk import BaseHook, mask_secret
 
-from airflow_provider_langdock.api import ExportRequest, ExportResult, redact_url
+from airflow_provider_langdock.api import ExportRequest, ExportResult
 from airflow_provider_langdock.connection import LangdockSettings, settings_from_connection
 from airflow_provider_langdock.connection_ui import CONN_TYPE, DEFAULT_CONN_ID, HOOK_NAME
+from airflow_provider_langdock.redaction import redact, register_secret
 
 
 class LangdockBaseHook(BaseHook):
@@ -19,6 +20,8 @@ class LangdockBaseHook(BaseHook):
     :param timeout: connect and read timeout in seconds of each request (overrides the extra).
     :param max_attempts: attempts per request on 429, 5xx, timeouts and resets (overrides the extra).
     :param max_retry_wait: cap in seconds of one backoff or ``Retry-After`` wait (overrides the extra).
+    :param download_timeout: seconds one transfer of an export file may take in all (overrides the
+        extra; default: ``timeout`` plus one second per 256 KiB of the file).
     """
 
     conn_name_attr = "langdock_conn_id"
@@ -33,20 +36,23 @@ class LangdockBaseHook(BaseHook):
         timeout: float | None = None,
         max_attempts: int | None = None,
         max_retry_wait: float | None = None,
+        download_timeout: float | None = None,
     ) -> None:
         super().__init__()
         self.langdock_conn_id = langdock_conn_id
         self.timeout = timeout
         self.max_attempts = max_attempts
         self.max_retry_wait = max_retry_wait
+        self.download_timeout = download_timeout
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(langdock_conn_id={self.langdock_conn_id!r})"
 
     def _settings_from(self, conn: Any, extra: Mapping[str, Any]) -> LangdockSettings:
-        """Check the connection; its API key is registered with Airflow's log masker first."""
+        """Check the connection; its API key is registered with Airflow's log masker and ours first."""
         if conn.password:
             mask_secret(conn.password)
+            register_secret(conn.password)
         return settings_from_connection(
             self.langdock_conn_id,
             conn.host,
@@ -56,15 +62,22 @@ class LangdockBaseHook(BaseHook):
             timeout=self.timeout,
             max_attempts=self.max_attempts,
             max_retry_wait=self.max_retry_wait,
+            download_timeout=self.download_timeout,
         )
 
     def _log_request(self, request: ExportRequest) -> None:
         self.log.info("Requesting the Langdock %s.", request.describe())
 
-    def _log_result(self, result: ExportResult) -> None:
+    def _log_result(self, result: ExportResult, request: ExportRequest) -> None:
+        if result.data_type != request.data_type.name:  # Langdock's own examples answer "assistants"
+            self.log.warning(
+                "Langdock answered the %s with dataType %r; the file is taken as asked.",
+                request.describe(),
+                result.data_type,
+            )
         self.log.info(
             "Langdock export ready: %d records in %s (%s).",
             result.record_count,
             result.file_path,
-            redact_url(result.download_url),
+            redact(result.download_url),
         )

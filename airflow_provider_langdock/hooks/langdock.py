@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Iterator
 from functools import cached_property
 from typing import Any
+from urllib.parse import urljoin, urlsplit
 
 import requests
 from requests.auth import AuthBase
@@ -18,12 +20,11 @@ from airflow_provider_langdock.api import (
     ExportResult,
     Route,
     error_for_response,
+    is_success,
     parse_export_response,
     parse_records_response,
     parse_retry_after,
     recent_probe_range,
-    redact_signed_query,
-    redact_url,
     unreachable_error,
 )
 from airflow_provider_langdock.connection import USER_AGENT, LangdockSettings
@@ -41,19 +42,23 @@ from airflow_provider_langdock.exceptions import (
 )
 from airflow_provider_langdock.hooks.base import LangdockBaseHook
 from airflow_provider_langdock.planning import ExportPlan, ExportPlanner
+from airflow_provider_langdock.redaction import redact
 from airflow_provider_langdock.retries import RetryPolicy
 
 DEFAULT_CHUNK_SIZE = 1024 * 1024
+#: Redirects followed from a signed URL to the file (storage hosts use one at most).
+MAX_DOWNLOAD_REDIRECTS = 5
+_REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
 
 
 class _RedactSignedUrls(logging.Filter):
-    """Removes signed-URL signatures from urllib3's request log lines."""
+    """Removes signed-URL signatures (and anything else :func:`redact` knows) from urllib3's log lines."""
 
     def filter(self, record: logging.LogRecord) -> bool:
         if isinstance(record.args, tuple):
-            record.args = tuple(redact_signed_query(a) if isinstance(a, str) else a for a in record.args)
+            record.args = tuple(redact(a) if isinstance(a, str) else a for a in record.args)
         if isinstance(record.msg, str):
-            record.msg = redact_signed_query(record.msg)
+            record.msg = redact(record.msg)
         return True
 
 
@@ -80,25 +85,13 @@ class _BearerAuth(AuthBase):
         return "_BearerAuth(***)"
 
 
-class _NoAuthorization(AuthBase):
-    """Makes sure no ``Authorization`` header (e.g. from ~/.netrc) reaches the signed-URL host."""
-
-    def __call__(self, request: requests.PreparedRequest) -> requests.PreparedRequest:
-        request.headers.pop("Authorization", None)
-        return request
-
-
 class LangdockHook(LangdockBaseHook):
     """Talks to the Langdock Usage Export API through a ``langdock`` connection.
 
     The connection's password is the API key and its host the base URL (default
     ``https://api.langdock.com``; a dedicated deployment's ``https://<host>/api/public`` works as given).
-    Extras: ``timeout``, ``verify``, ``proxies``, ``max_attempts``, ``max_retry_wait``.
-
-    :param langdock_conn_id: Airflow connection id.
-    :param timeout: connect and read timeout in seconds of each request (overrides the extra).
-    :param max_attempts: attempts per request on 429, 5xx, timeouts and resets (overrides the extra).
-    :param max_retry_wait: cap in seconds of one backoff or ``Retry-After`` wait (overrides the extra).
+    Extras: ``timeout``, ``verify``, ``proxies``, ``max_attempts``, ``max_retry_wait``,
+    ``download_timeout``. The parameters are :class:`LangdockBaseHook`'s.
     """
 
     # -- connection -------------------------------------------------------------------------------
@@ -157,9 +150,18 @@ class LangdockHook(LangdockBaseHook):
 
     @cached_property
     def _download_session(self) -> requests.Session:
-        """A separate session for signed URLs: it never carries the Langdock ``Authorization``."""
+        """A separate session for signed URLs that carries no credentials of any kind.
+
+        ``trust_env`` is off, so ``requests`` never adds ``~/.netrc`` credentials, on the first request
+        or on a redirect; redirects are followed by :meth:`open_download` itself. Proxies still come
+        from the ``proxies`` extra and ``HTTPS_PROXY``/``NO_PROXY`` & co. (chosen per URL, see
+        :meth:`LangdockSettings.proxy_for`), and a ``REQUESTS_CA_BUNDLE`` still applies.
+        """
         session = self._new_session()
-        session.auth = _NoAuthorization()
+        session.trust_env = False
+        session.proxies.clear()  # chosen per URL in _get_file, so a bypassed host gets no proxy
+        if session.verify is True:
+            session.verify = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE") or True
         # Byte offsets (Range, Content-Length) must refer to the file itself, not to a compressed body.
         session.headers["Accept-Encoding"] = "identity"
         return session
@@ -200,7 +202,7 @@ class LangdockHook(LangdockBaseHook):
         self._log_request(request)
         text = self._post(request, route=None)
         result = parse_export_response(text, request)
-        self._log_result(result)
+        self._log_result(result, request)
         return result
 
     def plan_export(self, request: ExportRequest) -> ExportPlan:
@@ -265,13 +267,14 @@ class LangdockHook(LangdockBaseHook):
                     )
                 except (requests.ConnectionError, requests.Timeout) as error:
                     raise unreachable_error(self.settings.base_url, what, error) from error
-                if response.ok:
+                if is_success(response.status_code):
                     return response.text
                 raise error_for_response(
                     response.status_code,
                     response.text,
                     what=what,
                     retry_after=response.headers.get("Retry-After"),
+                    location=response.headers.get("Location"),
                 )
         raise AssertionError("unreachable: tenacity re-raises the last error")  # pragma: no cover
 
@@ -286,16 +289,21 @@ class LangdockHook(LangdockBaseHook):
         short raises :class:`LangdockDownloadError`. The URL's signature never reaches a log or an error.
         """
         yield from FileDownload(
-            download_url, opener=self.open_download, retry=self.settings.retry, chunk_size=chunk_size
+            download_url,
+            opener=self.open_download,
+            retry=self.settings.retry,
+            chunk_size=chunk_size,
+            deadline=self.settings.transfer_deadline,
         )
 
     def open_download(self, url: str, *, start: int = 0, if_range: str | None = None) -> requests.Response:
         """GET a signed URL for streaming, from byte ``start`` (``Range``) when it is above 0.
 
+        No credentials go out, redirects included (at most ``MAX_DOWNLOAD_REDIRECTS``, http(s) only).
         429, 5xx and network failures are retried like API calls; any other non-2xx answer raises
         :class:`LangdockDownloadError` carrying the status (403 is what an expired URL answers).
         """
-        safe_url = redact_url(url)
+        safe_url = redact(url)
         what = f"download of {safe_url}"
         headers = {"Range": f"bytes={start}-"} if start else {}
         if start and if_range:
@@ -306,33 +314,50 @@ class LangdockHook(LangdockBaseHook):
         try:
             for attempt in Retrying(**self.settings.retry.tenacity_kwargs(self.log, what)):
                 with attempt:
-                    try:
-                        response = self._download_session.get(
-                            url, headers=headers, stream=True, timeout=self.settings.timeout
-                        )
-                    except DOWNLOAD_FAILURES as error:
-                        raise LangdockConnectionError(f"The {what} failed: {type(error).__name__}") from None
-                    if response.ok:
-                        return response
-                    response.close()
-                    message = (
-                        f"The storage host answered {response.status_code} {response.reason} to the {what}"
-                    )
-                    if response.status_code >= 500 or response.status_code == 429:
-                        raise LangdockServerError(
-                            message,
-                            http_status=response.status_code,
-                            retry_after=parse_retry_after(response.headers.get("Retry-After")),
-                        )
-                    raise LangdockDownloadError(message + ".", http_status=response.status_code)
+                    return self._get_file(url, headers, what)
         except LangdockTransientError as error:
             raise LangdockDownloadError(str(error), http_status=error.http_status) from None
         raise AssertionError("unreachable: tenacity re-raises the last error")  # pragma: no cover
+
+    def _get_file(self, url: str, headers: dict[str, str], what: str) -> requests.Response:
+        """One attempt: GET ``url``, following redirects by hand; a 2xx response or the typed error."""
+        for _ in range(MAX_DOWNLOAD_REDIRECTS + 1):
+            scheme = _checked_download_scheme(url, what)
+            proxy = self.settings.proxy_for(url)
+            try:
+                response = self._download_session.get(
+                    url,
+                    headers=headers,
+                    stream=True,
+                    timeout=self.settings.timeout,
+                    allow_redirects=False,
+                    proxies={scheme: proxy} if proxy else {},
+                )
+            except DOWNLOAD_FAILURES as error:
+                raise LangdockConnectionError(f"The {what} failed: {type(error).__name__}") from None
+            except ValueError:  # requests parses a redirect's Location even when not following it
+                raise LangdockDownloadError(f"The {what} led to a malformed URL; refused.") from None
+            if is_success(response.status_code):
+                return response
+            response.close()
+            location = response.headers.get("Location")
+            if response.status_code in _REDIRECT_STATUSES and location:
+                try:
+                    url = urljoin(url, location)
+                except ValueError:
+                    raise LangdockDownloadError(f"The {what} led to a malformed URL; refused.") from None
+                continue
+            raise _download_error(response, what)
+        raise LangdockDownloadError(f"The {what} was redirected more than {MAX_DOWNLOAD_REDIRECTS} times.")
 
     # -- connection test --------------------------------------------------------------------------
 
     def test_connection(self) -> tuple[bool, str]:
         """Check the key and the base URL with a small recent export; no usage data is needed."""
+        ok, message = self._probe()
+        return ok, redact(message)
+
+    def _probe(self) -> tuple[bool, str]:
         try:
             base_url = self.settings.base_url
             start, end = recent_probe_range()
@@ -351,4 +376,31 @@ class LangdockHook(LangdockBaseHook):
         return True, f"Connected to {base_url}: the API key is valid."
 
 
-__all__ = ["DEFAULT_CHUNK_SIZE", "LangdockHook"]
+def _checked_download_scheme(url: str, what: str) -> str:
+    """The scheme of a URL the download may fetch: http(s), no user information, parseable."""
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 - raises ValueError on a malformed port
+    except ValueError:
+        raise LangdockDownloadError(f"The {what} led to a malformed URL; refused.") from None
+    scheme = parts.scheme.lower()
+    if scheme not in ("http", "https"):
+        raise LangdockDownloadError(f"The {what} was redirected to a {scheme or 'relative'}: URL; refused.")
+    if "@" in parts.netloc:  # requests would send it as Basic credentials
+        raise LangdockDownloadError(f"The {what} led to a URL with a user name or password; refused.")
+    return scheme
+
+
+def _download_error(response: requests.Response, what: str) -> LangdockError:
+    """The error of a storage host's non-2xx answer: 429 and 5xx are retryable, others are not."""
+    message = f"The storage host answered {response.status_code} {response.reason} to the {what}"
+    if response.status_code >= 500 or response.status_code == 429:
+        return LangdockServerError(
+            message,
+            http_status=response.status_code,
+            retry_after=parse_retry_after(response.headers.get("Retry-After")),
+        )
+    return LangdockDownloadError(message + ".", http_status=response.status_code)
+
+
+__all__ = ["DEFAULT_CHUNK_SIZE", "MAX_DOWNLOAD_REDIRECTS", "LangdockHook"]

@@ -24,6 +24,7 @@ from airflow_provider_langdock.api import (
     ExportResult,
     Route,
     error_for_response,
+    is_success,
     parse_export_response,
     unreachable_error,
 )
@@ -60,11 +61,7 @@ class LangdockAsyncHook(LangdockBaseHook):
     """Talks to the Langdock Usage Export API from async code, through a ``langdock`` connection.
 
     Use it as an async context manager (or call :meth:`close`): it keeps one aiohttp session.
-
-    :param langdock_conn_id: Airflow connection id.
-    :param timeout: connect and read timeout in seconds of each request (overrides the extra).
-    :param max_attempts: attempts per request on 429, 5xx, timeouts and resets (overrides the extra).
-    :param max_retry_wait: cap in seconds of one backoff or ``Retry-After`` wait (overrides the extra).
+    The parameters are :class:`LangdockBaseHook`'s.
     """
 
     _settings: LangdockSettings | None = None
@@ -119,7 +116,7 @@ class LangdockAsyncHook(LangdockBaseHook):
         self._log_request(request)
         text = await self._post(request, route=None, retry_until=retry_until)
         result = parse_export_response(text, request)
-        self._log_result(result)
+        self._log_result(result, request)
         return result
 
     async def _post(self, request: ExportRequest, route: Route | None, *, retry_until: float | None) -> str:
@@ -140,13 +137,14 @@ class LangdockAsyncHook(LangdockBaseHook):
                         allow_redirects=False,
                     ) as response:
                         text = await response.text(errors="replace")
-                        if response.ok:
+                        if is_success(response.status):
                             return text
                         raise error_for_response(
                             response.status,
                             text,
                             what=what,
                             retry_after=response.headers.get("Retry-After"),
+                            location=response.headers.get("Location"),
                         )
                 except (aiohttp.ClientError, TimeoutError) as error:
                     raise unreachable_error(settings.base_url, what, error) from error

@@ -12,9 +12,9 @@ from airflow.providers.common.compat.sdk import AirflowSkipException, BaseOperat
 from airflow_provider_langdock.api import DateLike
 from airflow_provider_langdock.connection_ui import DEFAULT_CONN_ID
 from airflow_provider_langdock.destinations import destination_for
-from airflow_provider_langdock.exceptions import LangdockError, LangdockInputError, LangdockNoDataError
+from airflow_provider_langdock.exceptions import LangdockError, LangdockNoDataError
 from airflow_provider_langdock.hooks.langdock import DEFAULT_CHUNK_SIZE, LangdockHook
-from airflow_provider_langdock.params import check_literal_parameters, export_request_for_run
+from airflow_provider_langdock.params import check_literal_parameters, export_request_for_run, is_literal
 from airflow_provider_langdock.planning import ExportPlan
 from airflow_provider_langdock.transfer import land_plan
 from airflow_provider_langdock.triggers.usage_export import (
@@ -23,6 +23,7 @@ from airflow_provider_langdock.triggers.usage_export import (
     deadline_after,
     plan_from_event,
 )
+from airflow_provider_langdock.validation import seconds, whole_number
 
 if TYPE_CHECKING:
     from airflow.providers.common.compat.sdk import Context
@@ -98,11 +99,8 @@ class LangdockUsageExportOperator(BaseOperator):
     ) -> None:
         super().__init__(**kwargs)
         check_literal_parameters(data_type, group_by)
-        if chunk_size <= 0:
-            raise LangdockInputError(f"chunk_size must be a positive number of bytes; got {chunk_size!r}.")
-        window = retry_window.total_seconds() if isinstance(retry_window, timedelta) else float(retry_window)
-        if window < 0:
-            raise LangdockInputError(f"retry_window must not be negative; got {retry_window!r}.")
+        if destination is not None and is_literal(destination):
+            destination_for(destination, destination_conn_id)  # a bad literal fails at parse time
         self.data_type = data_type
         self.date_from = date_from
         self.date_to = date_to
@@ -113,9 +111,9 @@ class LangdockUsageExportOperator(BaseOperator):
         self.replace = replace
         self.skip_on_no_data = skip_on_no_data
         self.langdock_conn_id = langdock_conn_id
-        self.chunk_size = chunk_size
+        self.chunk_size = whole_number(chunk_size, "chunk_size (bytes)")
         self.deferrable = deferrable
-        self.retry_window = window
+        self.retry_window = seconds(retry_window, "retry_window")
 
     def execute(self, context: Context) -> dict[str, Any]:
         request = export_request_for_run(
@@ -132,7 +130,7 @@ class LangdockUsageExportOperator(BaseOperator):
                 trigger=LangdockUsageExportTrigger(
                     request=request.to_dict(),
                     langdock_conn_id=self.langdock_conn_id,
-                    deadline=deadline_after(self.execution_timeout),
+                    deadline=deadline_after(self.execution_timeout, "execution_timeout"),
                     retry_window=self.retry_window,
                 ),
                 method_name="execute_complete",

@@ -28,6 +28,7 @@ from airflow_provider_langdock.triggers.usage_export import (
     deadline_after,
     sensor_metadata_from_event,
 )
+from airflow_provider_langdock.validation import seconds
 
 if TYPE_CHECKING:
     from airflow.providers.common.compat.sdk import Context
@@ -79,6 +80,9 @@ class LangdockUsageExportSensor(BaseSensorOperator):
         deferrable: bool = conf.getboolean("operators", "default_deferrable", fallback=False),
         **kwargs: Any,
     ) -> None:
+        seconds(poke_interval, "poke_interval")
+        if kwargs.get("timeout") is not None:
+            deadline_after(kwargs["timeout"])  # nan or a negative timeout fails here, at parse time
         super().__init__(poke_interval=poke_interval, **kwargs)
         check_literal_parameters(data_type, group_by)
         self.data_type = data_type

@@ -22,22 +22,24 @@ from __future__ import annotations
 
 import abc
 import asyncio
+import math
 from collections.abc import AsyncIterator, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
+from airflow.providers.common.compat.sdk import AirflowNotFoundException
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
 from airflow_provider_langdock.api import (
     ExportRequest,
     ExportResult,
     over_row_cap_metadata,
-    redact_signed_query,
 )
 from airflow_provider_langdock.connection_ui import DEFAULT_CONN_ID
 from airflow_provider_langdock.exceptions import (
     LangdockError,
     LangdockExportTooLargeError,
+    LangdockInputError,
     LangdockInvalidResponseError,
     LangdockNoDataError,
     LangdockSensorTimeoutError,
@@ -47,7 +49,9 @@ from airflow_provider_langdock.exceptions import (
     error_from_details,
 )
 from airflow_provider_langdock.planning import ExportPlan, ExportPlanner
+from airflow_provider_langdock.redaction import redact
 from airflow_provider_langdock.retries import retry_deadline
+from airflow_provider_langdock.validation import seconds
 
 if TYPE_CHECKING:  # aiohttp loads in the triggerer only, not when a DAG file is parsed
     from airflow_provider_langdock.hooks.langdock_async import LangdockAsyncHook
@@ -65,16 +69,16 @@ def _utcnow() -> datetime:
     return datetime.now(UTC)
 
 
-def deadline_after(timeout: timedelta | float | None) -> datetime | None:
+def deadline_after(timeout: timedelta | float | None, name: str = "timeout") -> datetime | None:
     """The absolute UTC moment ``timeout`` (a timedelta or seconds) from now; None for no timeout.
 
-    A timeout beyond the calendar (e.g. ``float("inf")``) means none.
+    A timeout beyond the calendar (e.g. ``float("inf")``) means none; ``nan`` or a negative or
+    non-numeric value is refused, naming ``name``.
     """
-    if timeout is None:
+    if timeout is None or (isinstance(timeout, float) and math.isinf(timeout) and timeout > 0):
         return None
-    seconds = timeout.total_seconds() if isinstance(timeout, timedelta) else float(timeout)
     try:
-        return _utcnow() + timedelta(seconds=seconds)
+        return _utcnow() + timedelta(seconds=seconds(timeout, name))
     except OverflowError:
         return None
 
@@ -84,7 +88,7 @@ def _as_deadline(value: datetime | str | None) -> datetime | None:
         return None
     moment = datetime.fromisoformat(value) if isinstance(value, str) else value
     if moment.tzinfo is None or moment.utcoffset() is None:
-        raise ValueError(f"deadline must be timezone-aware; got {value!r}.")
+        raise LangdockInputError(f"deadline must be timezone-aware; got {value!r}.")
     return moment.astimezone(UTC)
 
 
@@ -92,7 +96,7 @@ class LangdockTriggerEvent(TriggerEvent):
     """A ``TriggerEvent`` whose repr hides signed-URL signatures: the triggerer logs every event."""
 
     def __repr__(self) -> str:
-        return f"TriggerEvent<{redact_signed_query(repr(self.payload))}>"
+        return f"TriggerEvent<{redact(repr(self.payload))}>"
 
 
 def success_event(result: ExportResult | Mapping[str, Any]) -> dict[str, Any]:
@@ -217,10 +221,24 @@ class _LangdockTrigger(BaseTrigger):
         yield LangdockTriggerEvent(payload=await self._event())
 
     async def _event(self) -> dict[str, Any]:
+        """The one event to fire; every failure becomes a typed error event, never an exception."""
         try:
-            request = ExportRequest.from_dict(self.request)
+            return await self._event_or_raise()
         except LangdockError as error:
             return error_event(error)
+        except AirflowNotFoundException:
+            return error_event(
+                LangdockInputError(
+                    f"The connection {self.langdock_conn_id!r} (langdock_conn_id) is not defined in the "
+                    "triggerer: create it, or set AIRFLOW_CONN_<ID> where the triggerer runs."
+                )
+            )
+        except Exception as error:
+            self.log.exception("The Langdock trigger failed unexpectedly.")
+            return error_event(LangdockError(f"The Langdock trigger failed: {type(error).__name__}: {error}"))
+
+    async def _event_or_raise(self) -> dict[str, Any]:
+        request = ExportRequest.from_dict(self.request)
         when = None  # the deadline on the event loop's clock
         if self.deadline is not None:
             seconds_left = (self.deadline - _utcnow()).total_seconds()
@@ -233,8 +251,6 @@ class _LangdockTrigger(BaseTrigger):
         try:
             async with deadline_scope, LangdockAsyncHook(self.langdock_conn_id) as hook:
                 return await self._wait(hook, request)
-        except LangdockError as error:
-            return error_event(error)
         except TimeoutError:
             if self.deadline is None or not deadline_scope.expired():
                 raise
@@ -274,9 +290,7 @@ class LangdockUsageExportTrigger(_LangdockTrigger):
         retry_window: float = DEFAULT_RETRY_WINDOW,
     ) -> None:
         super().__init__(request=request, langdock_conn_id=langdock_conn_id, deadline=deadline)
-        if retry_window < 0:
-            raise ValueError(f"retry_window must not be negative; got {retry_window!r}.")
-        self.retry_window = float(retry_window)
+        self.retry_window = seconds(retry_window, "retry_window")
 
     def _kwargs(self) -> dict[str, Any]:
         return {**super()._kwargs(), "retry_window": self.retry_window}
@@ -330,9 +344,7 @@ class LangdockUsageDataTrigger(_LangdockTrigger):
         poll_interval: float = DEFAULT_POLL_INTERVAL,
     ) -> None:
         super().__init__(request=request, langdock_conn_id=langdock_conn_id, deadline=deadline)
-        if poll_interval < 0:
-            raise ValueError(f"poll_interval must not be negative; got {poll_interval!r}.")
-        self.poll_interval = float(poll_interval)
+        self.poll_interval = seconds(poll_interval, "poll_interval")
 
     def _kwargs(self) -> dict[str, Any]:
         return {**super()._kwargs(), "poll_interval": self.poll_interval}
