@@ -7,9 +7,15 @@ from typing import Any
 from airflow_provider_langdock import __version__
 from airflow_provider_langdock.connection_ui import CONN_FIELDS, CONN_TYPE, HOOK_NAME, UI_FIELD_BEHAVIOUR
 
+_LANGDOCK_URIS = {
+    "schemes": ["langdock"],
+    "handler": "airflow_provider_langdock.lineage.sanitize_uri",
+    "to_openlineage_converter": "airflow_provider_langdock.lineage.convert_asset_to_openlineage",
+}
+
 
 def get_provider_info() -> dict[str, Any]:
-    """Describe the package, its hooks and its ``langdock`` connection type to Airflow."""
+    """Describe the package, its hooks, links, lineage URIs and ``langdock`` connection type to Airflow."""
     return {
         "package-name": "airflow-provider-langdock",
         "name": "Langdock",
@@ -36,6 +42,13 @@ def get_provider_info() -> dict[str, Any]:
                 "integration-name": "Langdock",
                 "python-modules": ["airflow_provider_langdock.triggers.usage_export"],
             }
+        ],
+        # Airflow 3 reads "asset-uris", Airflow 2.11 "dataset-uris": the Langdock export as a lineage input.
+        "asset-uris": [_LANGDOCK_URIS],
+        "dataset-uris": [_LANGDOCK_URIS],
+        "extra-links": [
+            "airflow_provider_langdock.links.LangdockDestinationLink",
+            "airflow_provider_langdock.links.LangdockAnalyticsLink",
         ],
         "connection-types": [
             {

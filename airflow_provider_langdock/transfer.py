@@ -10,6 +10,8 @@ and nothing lands.
 
 from __future__ import annotations
 
+import csv
+import io
 import logging
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -25,6 +27,7 @@ from airflow_provider_langdock.destinations import Destination
 from airflow_provider_langdock.download import FileDownload
 from airflow_provider_langdock.exceptions import LangdockVerificationError
 from airflow_provider_langdock.hooks.langdock import DEFAULT_CHUNK_SIZE
+from airflow_provider_langdock.lineage import report_hook_lineage
 from airflow_provider_langdock.planning import ExportPlan
 
 log = logging.getLogger(__name__)
@@ -54,10 +57,17 @@ class Landing:
     plan: ExportPlan
     destination: str
     bytes: int
+    #: The CSV header's column names (empty for a file without a header line).
+    columns: tuple[str, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
-        """The export's metadata plus ``destination`` and ``bytes`` (the operator's XCom)."""
-        return {**self.plan.to_dict(), "destination": self.destination, "bytes": self.bytes}
+        """The export's metadata plus ``destination``, ``bytes`` and ``columns`` (the operator's XCom)."""
+        return {
+            **self.plan.to_dict(),
+            "destination": self.destination,
+            "bytes": self.bytes,
+            "columns": list(self.columns),
+        }
 
 
 def land_plan(
@@ -69,14 +79,16 @@ def land_plan(
     log.info("Streaming %d records (%d file(s)) to %s.", plan.record_count, parts, destination.uri)
     written = destination.write(stream)
     log.info("Landed %d records, %d bytes, at %s.", stream.records, written, destination.uri)
-    return Landing(stream.plan, destination.uri, written)
+    report_hook_lineage(client, plan.request, destination)
+    return Landing(stream.plan, destination.uri, written, tuple(stream.columns))
 
 
 class PlanStream:
     """The CSV file of a plan as verified bytes: one header line, then every part's rows in order.
 
     Iterate once. A one-part plan yields exactly Langdock's file. ``plan`` is updated when a part is
-    exported again because its URL was refused; ``records`` counts the data rows streamed.
+    exported again because its URL was refused; ``records`` counts the data rows streamed and
+    ``columns`` holds the header's column names once it has streamed.
     """
 
     def __init__(
@@ -86,6 +98,7 @@ class PlanStream:
         self.plan = plan
         self.chunk_size = chunk_size
         self.records = 0
+        self.columns: list[str] = []
 
     def __iter__(self) -> Iterator[bytes]:
         header: bytes | None = None
@@ -96,6 +109,7 @@ class PlanStream:
             head, rest = _split_header(self._verified(index, name), name)
             if header is None:
                 header = head
+                self.columns = _columns(head)
                 if head:
                     yield head
                     last_byte = head[-1:]
@@ -173,6 +187,15 @@ def _split_header(chunks: Iterator[bytes], name: str) -> tuple[bytes, Iterator[b
 
 def _normalized(header: bytes) -> bytes:
     return header.removeprefix(_BOM).rstrip(b"\r\n")
+
+
+def _columns(header: bytes) -> list[str]:
+    """The column names of a CSV header line (empty if it cannot be read as one)."""
+    text = _normalized(header).decode("utf-8", "replace")
+    try:
+        return next(csv.reader(io.StringIO(text, newline="")), [])
+    except csv.Error:
+        return []
 
 
 def _snippet(header: bytes, limit: int = 120) -> str:

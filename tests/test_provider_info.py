@@ -103,3 +103,24 @@ def test_cli_accepts_the_connection_type(tmp_path: object) -> None:
     conn = json.loads(shown.stdout)[0]
     assert conn["conn_type"] == "langdock"
     assert conn["host"] == "https://my-deployment.example.com/api/public"
+
+
+def test_langdock_lineage_uris_are_registered() -> None:
+    """OpenLineage translates hook-level ``langdock://`` inputs through the registered converter."""
+    from urllib.parse import urlsplit
+
+    from airflow_provider_langdock.lineage import convert_asset_to_openlineage
+
+    manager = ProvidersManager()
+    if hasattr(manager, "initialize_providers_asset_uri_resources"):  # Airflow 3
+        manager.initialize_providers_asset_uri_resources()
+        handlers, converters = manager.asset_uri_handlers, manager.asset_to_openlineage_converters
+    else:  # Airflow 2.11
+        manager.initialize_providers_dataset_uri_resources()
+        handlers, converters = manager.dataset_uri_handlers, manager.dataset_to_openlineage_converters
+    uri = urlsplit("langdock://api.langdock.com/usage/users")
+    assert handlers["langdock"](uri) == uri
+    assert converters["langdock"] is convert_asset_to_openlineage
+    asset = type("AssetLike", (), {"uri": uri.geturl()})()
+    dataset = converters["langdock"](asset, None)
+    assert (dataset.namespace, dataset.name) == ("langdock://api.langdock.com", "usage/users")

@@ -10,10 +10,12 @@ from typing import TYPE_CHECKING, Any
 from airflow.providers.common.compat.sdk import AirflowSkipException, BaseOperator, conf
 
 from airflow_provider_langdock.api import DateLike
+from airflow_provider_langdock.assets import emit_export_events
 from airflow_provider_langdock.connection_ui import DEFAULT_CONN_ID
 from airflow_provider_langdock.destinations import destination_for
 from airflow_provider_langdock.exceptions import LangdockError, LangdockNoDataError
 from airflow_provider_langdock.hooks.langdock import DEFAULT_CHUNK_SIZE, LangdockHook
+from airflow_provider_langdock.links import LangdockAnalyticsLink, LangdockDestinationLink
 from airflow_provider_langdock.params import check_literal_parameters, export_request_for_run, is_literal
 from airflow_provider_langdock.planning import ExportPlan
 from airflow_provider_langdock.transfer import land_plan
@@ -27,6 +29,7 @@ from airflow_provider_langdock.validation import seconds, whole_number
 
 if TYPE_CHECKING:
     from airflow.providers.common.compat.sdk import Context
+    from airflow.providers.openlineage.extractors import OperatorLineage
 
     from airflow_provider_langdock.destinations.base import Destination
 
@@ -36,7 +39,13 @@ class LangdockUsageExportOperator(BaseOperator):
 
     The export's metadata is the task's return value (XCom ``return_value``): ``download_url``,
     ``file_path``, ``data_type``, ``record_count``, ``date_range``, ``parts`` and, with a destination,
-    ``destination`` and ``bytes``. ``download_url`` is also pushed under its own key.
+    ``destination``, ``bytes`` and ``columns`` (the CSV header's column names). ``download_url`` is also
+    pushed under its own key. With a destination, ``Asset`` outlets get an event whose ``extra`` holds the
+    export's metadata and ``AssetAlias`` outlets an event for the landed file (see
+    :mod:`airflow_provider_langdock.assets`); OpenLineage events name the export and the destination.
+    Two extra links, kept in XCom, open the exported file in the S3 or GCS console and the workspace's
+    analytics page in Langdock (see :mod:`airflow_provider_langdock.links`); the download URL is never a
+    link.
 
     An export above Langdock's row cap is split at whole UTC hours into parts that fit, requested one
     after the other; they land as one CSV file (one header, rows in time order). Such an export has
@@ -78,6 +87,7 @@ class LangdockUsageExportOperator(BaseOperator):
         "langdock_conn_id",
     )
     ui_color = "#e8f0fe"
+    operator_extra_links = (LangdockDestinationLink(), LangdockAnalyticsLink())
 
     def __init__(
         self,
@@ -173,11 +183,31 @@ class LangdockUsageExportOperator(BaseOperator):
 
         Landing goes first, so that parts exported again for a fresh URL show their final metadata.
         """
-        metadata = plan.to_dict()
-        if target is not None:
-            metadata = land_plan(hook, plan, target, chunk_size=self.chunk_size).to_dict()
+        landing = land_plan(hook, plan, target, chunk_size=self.chunk_size) if target is not None else None
+        metadata = landing.to_dict() if landing is not None else plan.to_dict()
+        emit_export_events(self.outlets, context, landing, logger=self.log)
         context["ti"].xcom_push(key="download_url", value=metadata["download_url"])
+        LangdockDestinationLink.persist(context, target)
+        LangdockAnalyticsLink.persist(context, hook.settings.base_url)
         return metadata
+
+    def get_openlineage_facets_on_start(self) -> OperatorLineage:
+        """OpenLineage: the Langdock export as input, the destination (if any) as output.
+
+        See :mod:`airflow_provider_langdock.lineage` for the naming and the facets.
+        """
+        from airflow_provider_langdock.lineage import lineage_of_operator
+
+        return lineage_of_operator(self)
+
+    def get_openlineage_facets_on_complete(self, task_instance: Any) -> OperatorLineage:
+        """OpenLineage after the run: adds rows, bytes, columns and the period from the return value.
+
+        The return value (XCom) is read rather than attributes, so it works after a deferral too.
+        """
+        from airflow_provider_langdock.lineage import lineage_of_operator
+
+        return lineage_of_operator(self, task_instance)
 
 
 __all__ = ["LangdockUsageExportOperator"]
