@@ -7,6 +7,7 @@ parsing and the mapping of error responses to typed exceptions live here, once. 
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import re
@@ -416,17 +417,14 @@ def _date_range(data: Mapping[str, Any], what: str) -> dict[str, str]:
 
 def _record_count(value: Any, what: str) -> int:
     """``recordCount`` as a whole number from 0 to :data:`MAX_RECORD_COUNT`, else the answer is invalid."""
-    problem = LangdockInvalidResponseError(
-        f"Langdock's {what} answer has no recordCount between 0 and {MAX_RECORD_COUNT}: {value!r:.40}."
-    )
-    if isinstance(value, bool) or not isinstance(value, int | str):
-        raise problem
-    try:
-        count = int(value)
-    except ValueError:
-        raise problem from None
-    if not 0 <= count <= MAX_RECORD_COUNT:
-        raise problem
+    count = None
+    if isinstance(value, int | str) and not isinstance(value, bool):
+        with contextlib.suppress(ValueError):
+            count = int(value)
+    if count is None or not 0 <= count <= MAX_RECORD_COUNT:
+        raise LangdockInvalidResponseError(
+            f"Langdock's {what} answer has no recordCount between 0 and {MAX_RECORD_COUNT}: {value!r:.40}."
+        )
     return count
 
 

@@ -199,6 +199,17 @@ def airflow_db() -> str:
     return _AIRFLOW_HOME
 
 
+@pytest.fixture
+def no_network(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Any network connection (or name lookup) fails the test: for parse-time checks of DAG files."""
+
+    def refuse(*args: object, **kwargs: object) -> None:
+        raise AssertionError("a DAG file opened a network connection at parse time")
+
+    monkeypatch.setattr(socket.socket, "connect", refuse)
+    monkeypatch.setattr(socket, "getaddrinfo", refuse)
+
+
 def load_dagbag(dags_folder: Path) -> Any:
     try:
         from airflow.dag_processing.dagbag import DagBag

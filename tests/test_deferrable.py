@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -299,14 +298,8 @@ def test_deadline_is_absolute_utc() -> None:
     assert deadline_after(1e12) is None
 
 
-def test_deferrable_example_dag_defers_every_langdock_task(
-    airflow_db: str, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    def no_network(*args: object, **kwargs: object) -> None:
-        raise AssertionError("the example DAG opened a network connection at parse time")
-
-    monkeypatch.setattr(socket.socket, "connect", no_network)
-    monkeypatch.setattr(socket, "getaddrinfo", no_network)
+@pytest.mark.usefixtures("no_network")
+def test_deferrable_example_dag_defers_every_langdock_task(airflow_db: str) -> None:
     dagbag = load_dagbag(REPO_DIR / "example_dags")
     assert dagbag.import_errors == {}
     dag = dagbag.get_dag("langdock_usage_daily_deferrable")

@@ -3,7 +3,8 @@
 Built like ``example_dags/example_langdock_workspaces.py``: one task group per workspace, made in a loop
 at parse time, each with its own pool (``langdock_<workspace>``) and connection (``langdock_<workspace>``);
 inside it the sensor and the export are mapped over the data types. A second DAG maps the whole cross
-product in one task (``.expand(langdock_conn_id=[...], data_type=[...])``, one shared pool).
+product in one task (``.expand(langdock_conn_id=[...], data_type=[...])``, one shared pool), each
+instance announcing its file through an asset alias.
 
 As in ``langdock_test_dags.py``, the destination prefix comes from the Airflow Variable
 ``langdock_test_prefix``, and a final task records what every mapped instance pushed into
@@ -18,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import pendulum
-from airflow.providers.common.compat.sdk import DAG, TaskGroup, task
+from airflow.providers.common.compat.sdk import DAG, AssetAlias, TaskGroup, task
 from airflow.timetables.interval import CronDataIntervalTimetable
 
 from airflow_provider_langdock.operators.usage_export import LangdockUsageExportOperator
@@ -107,7 +108,10 @@ with DAG(
         task_id="wait", pool="langdock_shared", poke_interval=1, timeout=60
     ).expand(langdock_conn_id=conn_ids, data_type=DATA_TYPES)
     export = LangdockUsageExportOperator.partial(
-        task_id="export", pool="langdock_shared", destination=DESTINATION
+        task_id="export",
+        pool="langdock_shared",
+        destination=DESTINATION,
+        outlets=[AssetAlias("langdock-test-workspace-files")],
     ).expand(langdock_conn_id=conn_ids, data_type=DATA_TYPES)
     count = len(conn_ids) * len(DATA_TYPES)
     wait >> export >> record({"wait": count, "export": count})
