@@ -8,9 +8,8 @@ Dataset naming follows the OpenLineage naming spec (https://openlineage.io/docs/
   ``usage/<data type>``, or ``usage/<data type>/by_<group_by>`` for a grouped export, whose rows
   and columns differ. The period is not part of the name; it is the run's ``executionParameters``.
   Neither the download URL nor anything of the connection besides its host appears.
-- **Output**, the destination: ``s3://<bucket>`` + key, ``gs://<bucket>`` + object name, ``file`` +
-  absolute path; any other destination URI ``scheme://authority/path`` becomes namespace
-  ``scheme://authority`` and name ``path`` (what the spec prescribes for ``abfss://`` and ``wasbs://``).
+- **Output**, the destination, named by its own ``openlineage_naming`` as the spec says for its
+  storage: e.g. ``s3://<bucket>`` + key, ``gs://<bucket>`` + object name, ``file`` + absolute path.
 
 Facets: ``schema`` (the CSV header's column names, untyped) on both datasets; ``inputStatistics``
 (rows) and ``outputStatistics`` (rows and bytes); the run facet ``executionParameters`` with data
@@ -42,7 +41,6 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 LANGDOCK_SCHEME = "langdock"
-LOCAL_NAMESPACE = "file"
 _DEFAULT_PORTS = {"https": 443, "http": 80}
 
 
@@ -81,30 +79,8 @@ def export_asset_uri(base_url: str, data_type: str, group_by: str | None = None)
 
 
 def destination_naming(destination: Destination) -> tuple[str, str]:
-    """OpenLineage ``(namespace, name)`` of a destination, per the naming spec."""
-    from airflow_provider_langdock.destinations import GCSDestination, LocalDestination, S3Destination
-
-    if isinstance(destination, S3Destination):
-        return f"s3://{destination.bucket}", destination.key
-    if isinstance(destination, GCSDestination):
-        return f"gs://{destination.bucket}", destination.object_name
-    if isinstance(destination, LocalDestination):
-        return LOCAL_NAMESPACE, str(destination.path)
-    return uri_naming(destination.uri)
-
-
-def uri_naming(uri: str) -> tuple[str, str]:
-    """``(namespace, name)`` of a storage URI: ``scheme://authority`` and the path without its first ``/``.
-
-    This is the spec's form for object stores and Azure (``abfss://<container>@<account>.dfs.core
-    .windows.net`` + path); ``file:///path`` is namespace ``file`` and the absolute path.
-    """
-    parts = urlsplit(uri)
-    if parts.scheme == "file" and parts.netloc in ("", "localhost"):
-        from urllib.request import url2pathname
-
-        return LOCAL_NAMESPACE, url2pathname(parts.path)
-    return f"{parts.scheme}://{parts.netloc}", parts.path.lstrip("/")
+    """OpenLineage ``(namespace, name)`` of a destination, per the naming spec (its own rule)."""
+    return destination.openlineage_naming()
 
 
 # -- OpenLineage ----------------------------------------------------------------------------------
@@ -373,29 +349,13 @@ def report_hook_lineage(hook: Any, request: ExportRequest, destination: Destinat
         input_uri = export_asset_uri(hook.settings.base_url, request.data_type.name, request.group_by)
         collector = get_hook_lineage_collector()
         collector.add_input_asset(context=hook, uri=input_uri)
-        collector.add_output_asset(context=hook, **_output_asset(destination))
+        collector.add_output_asset(context=hook, **destination.lineage_asset())
     except Exception:
         log.debug("Hook lineage was not reported.", exc_info=True)
 
 
-def _output_asset(destination: Destination) -> dict[str, Any]:
-    from airflow_provider_langdock.destinations import GCSDestination, LocalDestination, S3Destination
-
-    if isinstance(destination, S3Destination):
-        return {"scheme": "s3", "asset_kwargs": {"bucket": destination.bucket, "key": destination.key}}
-    if isinstance(destination, GCSDestination):
-        return {
-            "scheme": "gs",
-            "asset_kwargs": {"bucket": destination.bucket, "key": destination.object_name},
-        }
-    if isinstance(destination, LocalDestination):
-        return {"scheme": "file", "asset_kwargs": {"path": str(destination.path)}}
-    return {"uri": destination.uri}
-
-
 __all__ = [
     "LANGDOCK_SCHEME",
-    "LOCAL_NAMESPACE",
     "convert_asset_to_openlineage",
     "destination_naming",
     "export_asset_uri",
@@ -406,5 +366,4 @@ __all__ = [
     "pushed_metadata",
     "report_hook_lineage",
     "sanitize_uri",
-    "uri_naming",
 ]

@@ -6,8 +6,9 @@ with ``XCom.get_value``. A link therefore keeps working after the task has finis
 webserver and in the Airflow 3 UI, neither of which re-runs the operator. ``xcom_key`` is that same
 key, so on Airflow 3 (which stores each link of a serialized DAG as its name and XCom key, and has
 the task runner push ``get_link``'s answer under it at the end of the task) the URL is stored once.
-Where a link does not apply (a local path or no destination; a task that failed or was skipped
-before its export finished) nothing is pushed, the link is empty and the UI shows it as unavailable.
+Where a link does not apply (a destination without a console page, or no destination) an empty string
+is pushed, so that the task runner's own read of the link finds its key; the UI shows an empty link as
+unavailable. A task that failed or was skipped before its export finished pushes nothing.
 
 The signed download URL of an export is never a link: it is a short-lived credential to the
 workspace's data. Links are built only from the destination URI, the destination's connection
@@ -19,11 +20,9 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, ClassVar
-from urllib.parse import quote, urlencode, urlsplit, urlunsplit
+from urllib.parse import urlsplit, urlunsplit
 
 from airflow.providers.common.compat.sdk import BaseOperatorLink, XCom
-
-from airflow_provider_langdock.destinations.s3 import S3Destination
 
 if TYPE_CHECKING:
     from airflow.providers.common.compat.sdk import BaseOperator, Context, TaskInstanceKey
@@ -33,7 +32,6 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 __all__ = [
-    "CONSOLE_URLS",
     "LangdockAnalyticsLink",
     "LangdockDestinationLink",
     "analytics_url",
@@ -42,73 +40,20 @@ __all__ = [
 
 # -- the exported file in its cloud console -----------------------------------------------------------
 
-AWS_CONSOLE_DOMAINS = {
-    "aws": "aws.amazon.com",
-    "aws-cn": "amazonaws.cn",
-    "aws-us-gov": "amazonaws-us-gov.com",
-}
-"""AWS partition -> console domain (``https://console.<domain>``), as in the Amazon provider's links."""
-_AWS_ENDPOINT_SUFFIXES = (".amazonaws.com", ".amazonaws.com.cn", ".api.aws")
-GCS_CONSOLE = "https://console.cloud.google.com/storage/browser/_details"
-
-
-def _s3_console_url(bucket: str, key: str, destination: Destination | None) -> str:
-    """``https://console.aws.amazon.com/s3/object/<bucket>?region=<region>&prefix=<key>``.
-
-    Region and partition come from the destination's AWS connection when it has one (the region is
-    left out when unknown). A connection with a non-AWS ``endpoint_url`` (MinIO, Ceph, moto...) gets
-    no link: its objects are not in the AWS console.
-    """
-    domain, region = _aws_console_hints(destination)
-    if domain is None:
-        return ""
-    query = {"region": region, "prefix": key} if region else {"prefix": key}
-    parameters = urlencode(query, quote_via=quote, safe="/")
-    return f"https://console.{domain}/s3/object/{quote(bucket, safe='')}?{parameters}"
-
-
-def _gcs_console_url(bucket: str, key: str, destination: Destination | None) -> str:
-    """``https://console.cloud.google.com/storage/browser/_details/<bucket>/<key>``."""
-    return f"{GCS_CONSOLE}/{quote(bucket, safe='')}/{quote(key, safe='/')}"
-
-
-CONSOLE_URLS: dict[str, Callable[[str, str, Destination | None], str]] = {
-    "s3": _s3_console_url,
-    "gs": _gcs_console_url,
-}
-"""URI scheme -> console URL of one object, from ``(bucket, key, destination)``: everything after
-``scheme://`` up to the first ``/`` is the bucket, the rest the key. A new form (e.g. Azure Blob
-Storage) is linked by adding its function here. Schemes not listed (local paths) get no link."""
-
 
 def destination_console_url(destination: Destination | str | None) -> str:
-    """The console URL of the exported object, or ``""`` for a local path, an unknown form or None."""
-    if destination is None:
-        return ""
-    uri = destination if isinstance(destination, str) else destination.uri
-    scheme, separator, rest = uri.partition("://")
-    build = CONSOLE_URLS.get(scheme.lower()) if separator else None
-    bucket, _, key = rest.partition("/")
-    if build is None or not bucket or not key:
-        return ""
-    return build(bucket, key, None if isinstance(destination, str) else destination)
+    """The console URL of the exported object (each destination's ``console_url``), or ``""``.
 
+    A string is read as a ``destination`` URI; a local path, an unusable URI or None give ``""``.
+    """
+    if isinstance(destination, str):
+        from airflow_provider_langdock.destinations import destination_for
 
-def _aws_console_hints(destination: Destination | None) -> tuple[str | None, str | None]:
-    """(console domain, region) for an S3 destination; domain None when the endpoint is not AWS."""
-    if not isinstance(destination, S3Destination):
-        return AWS_CONSOLE_DOMAINS["aws"], None
-    try:
-        # The destination's own (cached) S3Hook: after the upload its client exists; nothing is sent.
-        meta = destination._hook.conn_client_meta
-        endpoint_host = (urlsplit(meta.endpoint_url or "").hostname or "").lower()
-        partition, region = meta.partition, meta.region_name
-    except Exception as error:  # a missing link must never fail an export that landed
-        log.info("No region for the S3 console link (%s); linking without it", type(error).__name__)
-        return AWS_CONSOLE_DOMAINS["aws"], None
-    if not endpoint_host.endswith(_AWS_ENDPOINT_SUFFIXES):
-        return None, None
-    return AWS_CONSOLE_DOMAINS.get(partition, AWS_CONSOLE_DOMAINS["aws"]), region or None
+        try:
+            destination = destination_for(destination)
+        except ValueError:
+            return ""
+    return destination.console_url() if destination is not None else ""
 
 
 # -- the workspace's analytics page in Langdock --------------------------------------------------------
@@ -182,11 +127,10 @@ class _PersistedLink(BaseOperatorLink):
 
     @classmethod
     def _persist(cls, context: Context, url: Callable[[], str]) -> str:
-        """Push ``url()`` (when not empty) and return it; a failure only logs, the export stands."""
+        """Push ``url()``, ``""`` where none applies, and return it; a failure only logs."""
         try:
             value = url()
-            if value:
-                context["ti"].xcom_push(key=cls.key, value=value)
+            context["ti"].xcom_push(key=cls.key, value=value)
         except Exception:
             log.warning("Could not store the %r link; the export is not affected", cls.name, exc_info=True)
             return ""
@@ -194,9 +138,9 @@ class _PersistedLink(BaseOperatorLink):
 
 
 class LangdockDestinationLink(_PersistedLink):
-    """The exported file in its cloud console (S3 or GCS); no link for a local path or no destination.
+    """The exported file in its cloud console; no link where the destination has no console page.
 
-    See :func:`destination_console_url` and :data:`CONSOLE_URLS` for the URL forms.
+    See each destination's ``console_url`` for the URL forms.
     """
 
     name = "Exported file"

@@ -17,8 +17,10 @@ from typing import Any
 
 import pytest
 
+from airflow_provider_langdock import destinations
 from airflow_provider_langdock.destinations import (
     DEFAULT_PART_SIZE,
+    DestinationType,
     GCSDestination,
     LocalDestination,
     S3Destination,
@@ -78,7 +80,7 @@ def test_destination_for_s3_defaults_to_aws_default() -> None:
 def test_destination_for_gcs_defaults_to_google_cloud_default() -> None:
     destination = destination_for("gs://my-bucket/a/b.csv")
     assert isinstance(destination, GCSDestination)
-    assert (destination.bucket, destination.object_name) == ("my-bucket", "a/b.csv")
+    assert (destination.bucket, destination.key) == ("my-bucket", "a/b.csv")
     assert destination.conn_id == "google_cloud_default"
     assert destination.uri == "gs://my-bucket/a/b.csv"
 
@@ -220,6 +222,129 @@ def test_module_import_and_parsing_load_no_storage_libraries() -> None:
     )
     report = json.loads(result.stdout.strip().splitlines()[-1])
     assert report == {"new_heavy": [], "google.cloud.storage": False, "destinations_loaded": True}
+
+
+# --- the registry --------------------------------------------------------------------------------------
+
+PLACEHOLDERS = {
+    "<bucket>": "usage-lake",
+    "<container>": "usage-lake",
+    "<account>": "lakeaccount",
+    "<key>": "langdock/users.csv",
+    "<object>": "langdock/users.csv",
+    "<blob path>": "langdock/users.csv",
+    "<path>": "langdock/users.csv",
+    "<absolute path>": "data/users.csv",
+}
+
+
+def filled(form: str) -> str:
+    """A documented form with sample values in its placeholders."""
+    if "://" not in form:
+        return "/data/users.csv"  # "an absolute local path"
+    for placeholder, value in PLACEHOLDERS.items():
+        form = form.replace(placeholder, value)
+    return form
+
+
+@pytest.mark.parametrize(
+    "kind", destinations.destination_types(), ids=lambda kind: kind.name.split()[0].lower()
+)
+def test_every_documented_form_parses_to_its_type(kind: DestinationType) -> None:
+    module_of_kind = next(
+        module
+        for name, module in sys.modules.items()
+        if name.startswith("airflow_provider_langdock.destinations.")
+        and getattr(module, "DESTINATION_TYPE", None) is kind
+    )
+    for form in kind.forms:
+        destination = destination_for(filled(form))
+        assert type(destination).__module__ == module_of_kind.__name__, form
+        assert "<" not in destination.uri
+
+
+def test_every_type_names_an_extra_of_the_package() -> None:
+    import tomllib
+
+    pyproject = tomllib.loads((Path(__file__).parents[1] / "pyproject.toml").read_text())
+    extras = pyproject["project"]["optional-dependencies"]
+    for kind in destinations.destination_types():
+        if kind.extra:
+            assert kind.extra in extras, kind.name
+            assert set(extras[kind.extra]) <= set(extras["dev"]), f"the tests need the {kind.extra} extra"
+
+
+def test_readme_table_is_the_registry() -> None:
+    readme = (Path(__file__).parents[1] / "README.md").read_text()
+    start, end = "<!-- destinations-table:start -->\n", "\n<!-- destinations-table:end -->"
+    table = readme.split(start, 1)[1].split(end, 1)[0]
+    assert table == destinations.destinations_table(), (
+        "Regenerate the README's table with: python -c 'from airflow_provider_langdock.destinations "
+        "import destinations_table; print(destinations_table())'"
+    )
+
+
+@pytest.fixture
+def extra_destination_module(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """A folder added to the package's search path, for destination modules written by a test."""
+    monkeypatch.setattr(destinations, "__path__", [*destinations.__path__, str(tmp_path)])
+    destinations.destination_types.cache_clear()
+    yield tmp_path
+    for name in [name for name in sys.modules if name.startswith("airflow_provider_langdock.destinations.")]:
+        if getattr(sys.modules[name], "__file__", "").startswith(str(tmp_path)):
+            del sys.modules[name]
+    destinations.destination_types.cache_clear()
+
+
+MEMORY_DESTINATION = """
+from airflow_provider_langdock.destinations.base import Destination, DestinationType, split_bucket_and_key
+
+STORE: dict[str, bytes] = {}
+
+
+class MemoryDestination(Destination):
+    def __init__(self, bucket: str, key: str, conn_id: str) -> None:
+        self.bucket, self.key, self.conn_id = bucket, key, conn_id
+        self.uri = f"mem://{bucket}/{key}"
+
+    def exists(self) -> bool:
+        return self.uri in STORE
+
+    def write(self, chunks, *, content_type="text/csv"):
+        STORE[self.uri] = b"".join(chunks)
+        return len(STORE[self.uri])
+
+
+def _parse(scheme, rest, conn_id, part_size):
+    return MemoryDestination(*split_bucket_and_key(rest), conn_id=conn_id or "memory_default")
+
+
+DESTINATION_TYPE = DestinationType(
+    name="Memory", forms=("mem://<bucket>/<key>",), schemes=("mem",), parse=_parse,
+    default_conn_id="memory_default", order=40,
+)
+"""
+
+
+def test_a_new_destination_is_one_module(extra_destination_module: Path) -> None:
+    """Dropping one module into the package makes a destination: parsing, errors and docs know it."""
+    (extra_destination_module / "memory.py").write_text(MEMORY_DESTINATION)
+
+    destination = destination_for("mem://lake/users.csv")
+    assert destination.write([b"a,b\n", b"1,2\n"]) == 8
+    assert destination.exists()
+    assert "'mem://<bucket>/<key>'" in destinations.allowed_forms()
+    assert "| Memory | `mem://<bucket>/<key>` | `memory_default` |" in destinations.destinations_table()
+    with pytest.raises(LangdockInputError, match="mem://<bucket>/<key>"):
+        destination_for("mem://lake/")
+
+
+def test_two_types_cannot_serve_one_scheme(extra_destination_module: Path) -> None:
+    (extra_destination_module / "other_s3.py").write_text(
+        MEMORY_DESTINATION.replace('schemes=("mem",)', 'schemes=("s3",)')
+    )
+    with pytest.raises(RuntimeError, match="overlap"):
+        destinations.destination_types()
 
 
 # --- local ---------------------------------------------------------------------------------------------

@@ -39,11 +39,11 @@ LINK_CLASSES = [
     [
         (
             "s3://usage-lake/langdock/dt=2026-01-01/users.csv",
-            "https://console.aws.amazon.com/s3/object/usage-lake?prefix=langdock/dt%3D2026-01-01/users.csv",
+            "https://console.aws.amazon.com/s3/object/usage-lake?region=eu-west-3&prefix=langdock/dt%3D2026-01-01/users.csv",
         ),
         (
             "S3://usage-lake/a file #1.csv",
-            "https://console.aws.amazon.com/s3/object/usage-lake?prefix=a%20file%20%231.csv",
+            "https://console.aws.amazon.com/s3/object/usage-lake?region=eu-west-3&prefix=a%20file%20%231.csv",
         ),
         (
             "gs://usage-lake/langdock/dt=2026-01-01/users.csv",
@@ -60,7 +60,13 @@ LINK_CLASSES = [
         ("https://files.langdock.com/exports/users.csv?X-Amz-Signature=abc", ""),
     ],
 )
-def test_destination_link_per_kind(destination: str | None, expected: str) -> None:
+def test_destination_link_per_kind(
+    destination: str | None, expected: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A URI string is read with its default connection: here, for S3, the region of the environment."""
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "eu-west-3")
+    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
+    monkeypatch.delenv("AIRFLOW_CONN_AWS_DEFAULT", raising=False)
     assert destination_console_url(destination) == expected
 
 

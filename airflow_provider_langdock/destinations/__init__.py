@@ -1,21 +1,27 @@
-"""Streaming, atomic destinations for exported files: S3, GCS and the local filesystem.
+"""Streaming, atomic destinations for exported files, found through a registry of URI schemes.
 
-:func:`destination_for` turns the operator's ``destination`` string into a :class:`Destination`.
-Importing this package and parsing URIs never imports boto3, botocore, google-cloud or the Amazon
-and Google provider hooks; those load only when a destination talks to its storage.
+Every module of this package whose name does not start with ``_`` may declare a
+``DESTINATION_TYPE`` (:class:`~.base.DestinationType`); :func:`destination_types` collects them.
+:func:`destination_for`, :func:`allowed_forms` (the error text) and :func:`destinations_table` (the
+docs) are built from that list, so adding a destination is adding one module. Importing this
+package and parsing URIs never imports a storage library (boto3, google-cloud...) or a provider's
+hook; those load only when a destination talks to its storage.
 """
 
 from __future__ import annotations
 
-import os
-import re
+import importlib
+import pkgutil
+from functools import cache
 from typing import TYPE_CHECKING
-from urllib.parse import unquote
 
 from airflow_provider_langdock.destinations.base import (
     DEFAULT_CONTENT_TYPE,
     DEFAULT_PART_SIZE,
     Destination,
+    DestinationType,
+    InvalidDestinationURI,
+    refuse_control_characters,
 )
 from airflow_provider_langdock.destinations.gcs import DEFAULT_GCP_CONN_ID, GCSDestination
 from airflow_provider_langdock.destinations.local import LocalDestination
@@ -30,85 +36,91 @@ __all__ = [
     "DEFAULT_GCP_CONN_ID",
     "DEFAULT_PART_SIZE",
     "Destination",
+    "DestinationType",
     "GCSDestination",
     "LocalDestination",
     "S3Destination",
+    "allowed_forms",
     "destination_for",
+    "destination_types",
+    "destinations_table",
 ]
 
-ALLOWED_FORMS = (
-    "'s3://<bucket>/<key>', 'gs://<bucket>/<object>', 'file:///<absolute path>' or an absolute local path"
-)
-_CONTROL_CHARACTER = re.compile(r"[\x00-\x1f\x7f-\x9f]")
-"""C0 controls, DEL and C1 controls: never part of a sensible path, key or bucket name."""
+
+@cache
+def destination_types() -> tuple[DestinationType, ...]:
+    """Every declared destination type, in display order; a scheme is served by one type only."""
+    declared = []
+    for module_info in pkgutil.iter_modules(__path__):
+        if module_info.name.startswith("_"):
+            continue
+        module = importlib.import_module(f"{__name__}.{module_info.name}")
+        kind = getattr(module, "DESTINATION_TYPE", None)
+        if isinstance(kind, DestinationType):
+            declared.append(kind)
+    kinds = tuple(sorted(declared, key=lambda kind: (kind.order, kind.name)))
+    schemes = [scheme for kind in kinds for scheme in kind.schemes]
+    if len(schemes) != len(set(schemes)) or sum(kind.local_paths for kind in kinds) > 1:
+        raise RuntimeError(f"Destination types overlap: schemes {schemes}")
+    return kinds
+
+
+def allowed_forms() -> str:
+    """The accepted destination forms, as one phrase for error messages."""
+    forms = [f"'{form}'" if "://" in form else form for kind in destination_types() for form in kind.forms]
+    return ", ".join(forms[:-1]) + " or " + forms[-1]
 
 
 def destination_for(uri: str, conn_id: str | None = None, *, part_size: int | None = None) -> Destination:
-    """Return the destination for ``uri``.
+    """Return the destination for ``uri``; see :func:`destinations_table` for the forms.
 
-    :param uri: ``s3://bucket/key``, ``gs://bucket/object``, ``file:///abs/path`` or ``/abs/path``.
-    :param conn_id: Airflow connection for S3 (default ``aws_default``) or GCS (default
-        ``google_cloud_default``); unused for local paths.
-    :param part_size: bytes per S3 part (at least 5 MiB) or GCS chunk (a multiple of 256 KiB);
-        default 8 MiB. Memory use is a small multiple of it. Unused for local paths.
+    :param uri: a destination URI such as ``s3://bucket/key``, or an absolute local path.
+    :param conn_id: Airflow connection for the storage; by default the type's own (``aws_default``
+        for S3, and so on: see :func:`destinations_table`). Unused for local paths.
+    :param part_size: bytes per part, block or chunk (the store's limits apply); default 8 MiB.
+        Memory use is a small multiple of it. Unused for local paths.
     :raises LangdockInputError: (a ``ValueError``) naming ``destination`` when ``uri`` is none of the
         allowed forms or contains a control character (also percent-encoded in a ``file://`` URI).
     """
     if not isinstance(uri, str) or not uri.strip():
         raise _invalid(uri, "it is empty")
-    _refuse_control_characters(uri, uri)
-    scheme, separator, rest = uri.partition("://")
-    scheme = scheme.lower() if separator else ""
-    size = {} if part_size is None else {"part_size": part_size}
-    if scheme == "s3":
-        bucket, key = _bucket_and_key(uri, rest)
-        return S3Destination(bucket, key, conn_id=conn_id or DEFAULT_AWS_CONN_ID, **size)
-    if scheme == "gs":
-        bucket, key = _bucket_and_key(uri, rest)
-        return GCSDestination(bucket, key, conn_id=conn_id or DEFAULT_GCP_CONN_ID, **size)
-    if scheme == "file":
-        host, slash, path = rest.partition("/")
-        if host not in ("", "localhost") or not slash:
-            raise _invalid(uri, "a file URI needs an absolute path and no host, as in file:///data/usage.csv")
-        path = unquote("/" + path)
-        _refuse_control_characters(uri, path, " once percent-decoded")
-        return _local(uri, path)
-    if separator:
-        raise _invalid(uri, f"the scheme {scheme!r} is not supported")
-    return _local(uri, uri)
+    try:
+        refuse_control_characters(uri)
+        scheme, separator, rest = uri.partition("://")
+        scheme = scheme.lower() if separator else ""
+        kind = _type_for(scheme)
+        return kind.parse(scheme, rest if separator else uri, conn_id or None, part_size)
+    except InvalidDestinationURI as error:
+        raise _invalid(uri, str(error)) from None
 
 
-def _bucket_and_key(uri: str, rest: str) -> tuple[str, str]:
-    bucket, _, key = rest.partition("/")
-    if not bucket or bucket != bucket.strip():
-        raise _invalid(uri, "the bucket name is missing or has surrounding spaces")
-    if not key:
-        raise _invalid(uri, "the object key is missing")
-    if key.endswith("/"):
-        raise _invalid(uri, "the object key ends with '/', which names a folder, not a file")
-    return bucket, key
+def _type_for(scheme: str) -> DestinationType:
+    for kind in destination_types():
+        if scheme in kind.schemes or (not scheme and kind.local_paths):
+            return kind
+    raise InvalidDestinationURI(f"the scheme {scheme!r} is not supported")
 
 
-def _local(uri: str, path: str) -> LocalDestination:
-    if not os.path.isabs(path):
-        raise _invalid(uri, "a local path must be absolute")
-    if path.endswith(("/", os.sep)) or os.path.basename(path) in ("", ".", ".."):
-        raise _invalid(uri, "a local path must name a file, not a directory")
-    return LocalDestination(path)
-
-
-def _refuse_control_characters(uri: str, text: str, where: str = "") -> None:
-    """Raise if ``text`` (``uri`` or a decoded part of it) holds a control character."""
-    found = _CONTROL_CHARACTER.search(text)
-    if found:
-        raise _invalid(uri, f"it contains the control character U+{ord(found.group()):04X}{where}")
+def destinations_table() -> str:
+    """The destinations as a Markdown table (the README's, checked by a test)."""
+    rows = [
+        "| Destination | `destination` | Default `destination_conn_id` | Extra | Written with |",
+        "|---|---|---|---|---|",
+    ]
+    for kind in destination_types():
+        forms = "<br>".join(f"`{form}`" if "://" in form else form for form in kind.forms)
+        conn_id = f"`{kind.default_conn_id}`" if kind.default_conn_id else "—"
+        extra = f"`[{kind.extra}]`" if kind.extra else "—"
+        hook = f"`{kind.hook}`" if kind.hook else "—"
+        rows.append(f"| {kind.name} | {forms} | {conn_id} | {extra} | {hook} |")
+    return "\n".join(rows)
 
 
 def _invalid(uri: object, reason: str) -> LangdockInputError:
     """The error for an unusable ``destination``, naming the allowed forms."""
-    # Imported here: the exceptions import Airflow, which registers the Amazon and Google providers.
+    # Imported here: the exceptions import Airflow, which registers the providers.
     from airflow_provider_langdock.exceptions import LangdockInputError
 
     return LangdockInputError(
-        f"Invalid destination {uri!r}: {reason}. `destination` must be {ALLOWED_FORMS}."
+        f"Invalid destination {uri!r}: {reason}. `destination` must be {allowed_forms()}."
     )

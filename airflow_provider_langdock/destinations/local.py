@@ -9,8 +9,17 @@ import secrets
 import stat
 from collections.abc import Iterable
 from pathlib import Path
+from typing import Any
+from urllib.parse import unquote
 
-from airflow_provider_langdock.destinations.base import DEFAULT_CONTENT_TYPE, Destination, iter_byte_chunks
+from airflow_provider_langdock.destinations.base import (
+    DEFAULT_CONTENT_TYPE,
+    Destination,
+    DestinationType,
+    InvalidDestinationURI,
+    iter_byte_chunks,
+    refuse_control_characters,
+)
 
 log = logging.getLogger(__name__)
 
@@ -55,6 +64,14 @@ class LocalDestination(Destination):
         _fsync_directory(self.path.parent)
         log.info("Wrote %d bytes to %s", written, self.uri)
         return written
+
+    def openlineage_naming(self) -> tuple[str, str]:
+        """``("file", absolute path)``."""
+        return "file", str(self.path)
+
+    def lineage_asset(self) -> dict[str, Any]:
+        """Named by common-io's ``file`` asset factory."""
+        return {"scheme": "file", "asset_kwargs": {"path": str(self.path)}}
 
     def _write_and_replace(self, chunks: Iterable[bytes]) -> int:
         """Write ``chunks`` to a temporary file and move it over the target; remove it on failure."""
@@ -143,3 +160,31 @@ def _fsync_directory(directory: Path) -> None:
         pass
     finally:
         os.close(dir_fd)
+
+
+def _parse(scheme: str, rest: str, conn_id: str | None, part_size: int | None) -> LocalDestination:
+    """``file:///<path>`` (``rest`` after the scheme) or, with no scheme, the path itself."""
+    path = rest
+    if scheme == "file":
+        host, slash, path = rest.partition("/")
+        if host not in ("", "localhost") or not slash:
+            raise InvalidDestinationURI(
+                "a file URI needs an absolute path and no host, as in file:///data/usage.csv"
+            )
+        path = unquote("/" + path)
+        refuse_control_characters(path, " once percent-decoded")
+    if not os.path.isabs(path):
+        raise InvalidDestinationURI("a local path must be absolute")
+    if path.endswith(("/", os.sep)) or os.path.basename(path) in ("", ".", ".."):
+        raise InvalidDestinationURI("a local path must name a file, not a directory")
+    return LocalDestination(path)
+
+
+DESTINATION_TYPE = DestinationType(
+    name="Local filesystem",
+    forms=("file:///<absolute path>", "an absolute local path"),
+    schemes=("file",),
+    parse=_parse,
+    local_paths=True,
+    order=90,
+)

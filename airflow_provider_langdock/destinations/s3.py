@@ -3,16 +3,13 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
-from functools import cached_property
 from typing import Any
+from urllib.parse import quote, urlencode, urlsplit
 
+from airflow_provider_langdock.destinations._object_store import ObjectStoreDestination, Upload
 from airflow_provider_langdock.destinations.base import (
-    DEFAULT_CONTENT_TYPE,
-    DEFAULT_PART_SIZE,
     MIB,
-    Destination,
-    iter_byte_chunks,
+    DestinationType,
 )
 
 log = logging.getLogger(__name__)
@@ -22,8 +19,16 @@ S3_MIN_PART_SIZE = 5 * MIB
 S3_MAX_PART_SIZE = 5 * 1024 * MIB
 S3_MAX_PARTS = 10_000
 
+AWS_CONSOLE_DOMAINS = {
+    "aws": "aws.amazon.com",
+    "aws-cn": "amazonaws.cn",
+    "aws-us-gov": "amazonaws-us-gov.com",
+}
+"""AWS partition -> console domain (``https://console.<domain>``), as in the Amazon provider's links."""
+_AWS_ENDPOINT_SUFFIXES = (".amazonaws.com", ".amazonaws.com.cn", ".api.aws")
 
-class S3Destination(Destination):
+
+class S3Destination(ObjectStoreDestination):
     """Write to ``s3://bucket/key`` with the client of ``S3Hook(aws_conn_id=conn_id)``.
 
     Data is buffered up to ``part_size`` bytes. An export smaller than one part is sent with a
@@ -33,71 +38,66 @@ class S3Destination(Destination):
     discards the parts already sent.
     """
 
-    def __init__(
-        self,
-        bucket: str,
-        key: str,
-        *,
-        conn_id: str = DEFAULT_AWS_CONN_ID,
-        part_size: int = DEFAULT_PART_SIZE,
-    ) -> None:
+    scheme = "s3"
+    default_conn_id = DEFAULT_AWS_CONN_ID
+
+    @classmethod
+    def check_part_size(cls, part_size: int) -> None:
+        """S3 parts are 5 MiB to 5 GiB."""
         if not S3_MIN_PART_SIZE <= part_size <= S3_MAX_PART_SIZE:
             raise ValueError(
                 f"part_size must be between {S3_MIN_PART_SIZE} (5 MiB) and {S3_MAX_PART_SIZE} (5 GiB) "
                 f"bytes for S3, got {part_size}"
             )
-        self.bucket = bucket
-        self.key = key
-        self.conn_id = conn_id
-        self.part_size = part_size
-        self.uri = f"s3://{bucket}/{key}"
 
-    @cached_property
-    def _hook(self) -> Any:
-        """The ``S3Hook``, created on first use and shared by ``exists`` and ``write``."""
+    def make_hook(self) -> Any:
+        """``S3Hook(aws_conn_id=conn_id)``."""
         from airflow.providers.amazon.aws.hooks.s3 import S3Hook
 
         return S3Hook(aws_conn_id=self.conn_id)
 
     def exists(self) -> bool:
         """Return whether the key exists (``S3Hook.check_for_key``)."""
-        return bool(self._hook.check_for_key(self.key, bucket_name=self.bucket))
+        return bool(self.hook.check_for_key(self.key, bucket_name=self.bucket))
 
-    def write(self, chunks: Iterable[bytes], *, content_type: str = DEFAULT_CONTENT_TYPE) -> int:
-        """Stream ``chunks`` to the key and return the number of bytes written."""
-        client = self._hook.get_conn()
-        upload = _MultipartUpload(client, self.bucket, self.key, content_type)
-        buffer = bytearray()
-        written = 0
-        log.info("Uploading to %s (parts of %d bytes)", self.uri, self.part_size)
+    def start_upload(self, content_type: str) -> Upload:
+        """A multipart upload, created with its first full part."""
+        return _MultipartUpload(self.hook.get_conn(), self.bucket, self.key, content_type)
+
+    def openlineage_naming(self) -> tuple[str, str]:
+        """``("s3://<bucket>", key)``."""
+        return f"s3://{self.bucket}", self.key
+
+    def lineage_asset(self) -> dict[str, Any]:
+        """Named by the Amazon provider's own asset factory."""
+        return {"scheme": "s3", "asset_kwargs": {"bucket": self.bucket, "key": self.key}}
+
+    def console_url(self) -> str:
+        """``https://console.aws.amazon.com/s3/object/<bucket>?region=<region>&prefix=<key>``.
+
+        Region and partition come from the connection (the region is left out when unknown). A
+        connection with a non-AWS ``endpoint_url`` (MinIO, Ceph, moto...) gets no link: its objects
+        are not in the AWS console.
+        """
+        domain, region = self._console_hints()
+        if domain is None:
+            return ""
+        query = {"region": region, "prefix": self.key} if region else {"prefix": self.key}
+        parameters = urlencode(query, quote_via=quote, safe="/")
+        return f"https://console.{domain}/s3/object/{quote(self.bucket, safe='')}?{parameters}"
+
+    def _console_hints(self) -> tuple[str | None, str | None]:
+        """(console domain, region); domain None when the endpoint is not AWS. Sends nothing."""
         try:
-            for chunk in iter_byte_chunks(chunks):
-                buffer += chunk
-                written += len(chunk)
-                while len(buffer) >= self.part_size:
-                    upload.upload_part(_take(buffer, self.part_size))
-            if upload.upload_id is None:
-                client.put_object(
-                    Bucket=self.bucket, Key=self.key, Body=bytes(buffer), ContentType=content_type
-                )
-                parts = 1
-            else:
-                if buffer:
-                    upload.upload_part(_take(buffer, len(buffer)))
-                parts = upload.complete()
-        except BaseException as error:
-            upload.abort(error)
-            raise
-        log.info("Wrote %d bytes to %s in %d part(s)", written, self.uri, parts)
-        return written
-
-
-def _take(buffer: bytearray, size: int) -> bytes:
-    """Remove and return the first ``size`` bytes of ``buffer`` (one copy)."""
-    with memoryview(buffer) as view:
-        part = bytes(view[:size])
-    del buffer[:size]
-    return part
+            meta = self.hook.conn_client_meta
+            endpoint_host = (urlsplit(meta.endpoint_url or "").hostname or "").lower()
+            partition, region = meta.partition, meta.region_name
+        except Exception as error:  # a missing link must never fail an export that landed
+            log.info("No region for the S3 console link (%s); linking without it", type(error).__name__)
+            return AWS_CONSOLE_DOMAINS["aws"], None
+        if not endpoint_host.endswith(_AWS_ENDPOINT_SUFFIXES):
+            return None, None
+        return AWS_CONSOLE_DOMAINS.get(partition, AWS_CONSOLE_DOMAINS["aws"]), region or None
 
 
 class _MultipartUpload:
@@ -119,8 +119,8 @@ class _MultipartUpload:
             else {}
         )
 
-    def upload_part(self, body: bytes) -> None:
-        """Send ``body`` as the next part, starting the upload first if needed."""
+    def send(self, part: bytes) -> None:
+        """Send ``part`` as the next part, starting the upload first if needed."""
         part_number = len(self.parts) + 1
         if part_number > S3_MAX_PARTS:
             raise ValueError(
@@ -136,16 +136,21 @@ class _MultipartUpload:
             Key=self.key,
             UploadId=self.upload_id,
             PartNumber=part_number,
-            Body=body,
+            Body=part,
             **self.checksum_args,
         )
-        part = {"ETag": response["ETag"], "PartNumber": part_number}
+        sent = {"ETag": response["ETag"], "PartNumber": part_number}
         if self.checksum_args and "ChecksumCRC32" in response:
-            part["ChecksumCRC32"] = response["ChecksumCRC32"]
-        self.parts.append(part)
+            sent["ChecksumCRC32"] = response["ChecksumCRC32"]
+        self.parts.append(sent)
 
-    def complete(self) -> int:
-        """Assemble the parts into the object (the moment it becomes visible); return the part count."""
+    def finish(self, rest: bytes) -> int:
+        """One ``put_object`` for a small export, else the last part and the completion."""
+        if self.upload_id is None:
+            self.client.put_object(Bucket=self.bucket, Key=self.key, Body=rest, ContentType=self.content_type)
+            return 1
+        if rest:
+            self.send(rest)
         self.client.complete_multipart_upload(
             Bucket=self.bucket,
             Key=self.key,
@@ -154,34 +159,27 @@ class _MultipartUpload:
         )
         return len(self.parts)
 
-    def abort(self, error: BaseException) -> None:
-        """Discard the uploaded parts; never raises, so the original ``error`` propagates."""
+    def abort(self, error: BaseException) -> str:
+        """Abort the multipart upload, which discards its parts."""
         if self.upload_id is None:
-            log.warning(
-                "Upload to s3://%s/%s failed (%s); nothing was stored", self.bucket, self.key, _name(error)
-            )
-            return
+            return "nothing was stored"
         try:
             self.client.abort_multipart_upload(Bucket=self.bucket, Key=self.key, UploadId=self.upload_id)
         except Exception as abort_error:
-            log.error(
-                "Upload to s3://%s/%s failed (%s) and aborting multipart upload %s failed too (%s); "
-                "its parts stay until aborted (an AbortIncompleteMultipartUpload lifecycle rule cleans them)",
-                self.bucket,
-                self.key,
-                _name(error),
-                self.upload_id,
-                _name(abort_error),
+            return (
+                f"aborting multipart upload {self.upload_id} failed too ({type(abort_error).__name__}); "
+                "its parts stay until aborted (an AbortIncompleteMultipartUpload lifecycle rule cleans them)"
             )
-        else:
-            log.warning(
-                "Upload to s3://%s/%s failed (%s); aborted multipart upload after %d part(s)",
-                self.bucket,
-                self.key,
-                _name(error),
-                len(self.parts),
-            )
+        return f"aborted multipart upload after {len(self.parts)} part(s)"
 
 
-def _name(error: BaseException) -> str:
-    return type(error).__name__
+DESTINATION_TYPE = DestinationType(
+    name="Amazon S3",
+    forms=("s3://<bucket>/<key>",),
+    schemes=("s3",),
+    parse=S3Destination.parse,
+    default_conn_id=S3Destination.default_conn_id,
+    extra="amazon",
+    hook="S3Hook",
+    order=10,
+)

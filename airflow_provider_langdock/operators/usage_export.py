@@ -59,10 +59,11 @@ class LangdockUsageExportOperator(BaseOperator):
     :param date_to: end of the period (exclusive; templated). Default: the run's ``data_interval_end``.
     :param timezone: IANA zone in which naive dates are read and which Langdock uses for the period.
     :param group_by: ``model`` (users, agents, assistants, api_keys) or ``source``/``deployment`` (models).
-    :param destination: ``s3://bucket/key``, ``gs://bucket/key`` or ``file:///path`` (templated).
-        None only exports and pushes the metadata.
-    :param destination_conn_id: connection for the destination (default ``aws_default`` for S3,
-        ``google_cloud_default`` for GCS).
+    :param destination: where the file lands (templated), e.g. ``s3://bucket/key`` or ``file:///path``;
+        every form is in :func:`~airflow_provider_langdock.destinations.destinations_table`. None only
+        exports and pushes the metadata.
+    :param destination_conn_id: connection for the destination (default: the destination type's own,
+        e.g. ``aws_default`` for S3).
     :param replace: overwrite an existing object; with False the task fails before exporting.
     :param skip_on_no_data: skip the task instead of failing when Langdock has no data for the
         period (e.g. no project activity that day).
@@ -164,7 +165,12 @@ class LangdockUsageExportOperator(BaseOperator):
             hook.close()
 
     def _target(self) -> Destination | None:
-        return destination_for(self.destination, self.destination_conn_id) if self.destination else None
+        """The destination, checked against its connection before anything is requested."""
+        if not self.destination:
+            return None
+        target = destination_for(self.destination, self.destination_conn_id)
+        target.check()
+        return target
 
     @contextmanager
     def _skip_if_no_data(self) -> Iterator[None]:
