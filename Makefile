@@ -8,7 +8,7 @@ PYTEST_ARGS ?=
 AIRFLOW2_VENV ?= .venv-airflow2
 AIRFLOW2_VERSION ?= 2.11.*
 
-.PHONY: venv venv-airflow2 test lint typecheck pytest pytest-airflow2 demo benchmark simulator clean
+.PHONY: venv venv-airflow2 node_modules test lint typecheck pytest pytest-airflow2 demo benchmark simulator clean
 
 venv: $(VENV)/.installed
 
@@ -26,6 +26,13 @@ $(AIRFLOW2_VENV)/.installed: pyproject.toml
 	$(AIRFLOW2_VENV)/bin/uv pip install --quiet --python $(AIRFLOW2_VENV)/bin/python -e ".[$(EXTRAS)]" "apache-airflow==$(AIRFLOW2_VERSION)"
 	touch $@
 
+## Test services from the npm registry (Azurite), pinned in package.json and package-lock.json.
+node_modules: node_modules/.installed
+
+node_modules/.installed: package.json package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
 lint: venv
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
@@ -33,10 +40,10 @@ lint: venv
 typecheck: venv
 	$(BIN)/mypy
 
-pytest: venv
+pytest: venv node_modules
 	$(BIN)/pytest $(PYTEST_ARGS)
 
-pytest-airflow2: venv-airflow2
+pytest-airflow2: venv-airflow2 node_modules
 	$(AIRFLOW2_VENV)/bin/pytest $(PYTEST_ARGS)
 
 ## The test command from the README: linters, type checks, the whole suite on Airflow 3 and on Airflow 2.11.
@@ -46,11 +53,11 @@ test: lint typecheck pytest pytest-airflow2
 demo: venv
 	$(BIN)/python scripts/demo.py --storage s3
 
-benchmark: venv
+benchmark: venv node_modules
 	$(BIN)/python benchmarks/transfer_memory.py
 
 simulator: venv
 	$(BIN)/langdock-simulator
 
 clean:
-	rm -rf $(VENV) $(AIRFLOW2_VENV) .demo .mypy_cache .ruff_cache .pytest_cache build dist
+	rm -rf $(VENV) $(AIRFLOW2_VENV) node_modules .demo .mypy_cache .ruff_cache .pytest_cache build dist

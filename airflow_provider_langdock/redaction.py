@@ -5,7 +5,8 @@
 - every secret registered with :func:`register_secret` (the API keys this process has read, as stored
   and as sent: stripped or padded);
 - ``Bearer <token>`` and ``Authorization: <value>`` values;
-- the user information of URLs (``https://user:password@host`` -> ``https://***@host``);
+- the user information of URLs (``https://user:password@host`` -> ``https://***@host``), except in
+  Azure storage URIs (``wasbs://<container>@<account>...``), where it is the container's name;
 - the values of signature-like query parameters of signed URLs (signature, credential, token, key...).
 
 :class:`~airflow_provider_langdock.exceptions.LangdockError` passes its message and fields through it,
@@ -29,7 +30,10 @@ _BEARER = re.compile(r"(?P<name>\bBearer\s+)[^\s\"',;]+", re.I)
 _AUTHORIZATION_HEADER = re.compile(
     r"(?P<name>\b(?:Proxy-)?Authorization[\"']?\s*[:=]\s*[\"']?)[^\"'\r\n,}]+", re.I
 )
-_URL_USERINFO = re.compile(r"(?P<name>(?<![a-z0-9+.-])[a-z][a-z0-9+.-]*://)[^/\s@?#\"']+@", re.I)
+_URL_USERINFO = re.compile(
+    r"(?P<name>(?<![a-z0-9+.-])(?!(?:wasbs?|abfss?)://)[a-z][a-z0-9+.-]*://)[^/\s@?#\"']+@", re.I
+)
+"""User information in a URL; not in Azure storage URIs, where ``<container>@<account host>`` is no secret."""
 
 _secrets: set[str] = set()
 _secrets_lock = threading.Lock()

@@ -2,15 +2,17 @@
 
     python benchmarks/contenders.py '<json spec>'
 
-The spec names the contender, the signed download URL, the export period and the S3 target. The
-process imports everything and builds the contender's objects, reads its RSS, resets the kernel's
-peak-RSS counter (VmHWM), runs the transfer and writes the measurements as JSON to ``spec["result"]``.
-Connections come from the environment (``AIRFLOW_CONN_*``), set by the orchestrator.
+The spec names the storage (``s3`` or ``azure``), the contender, the signed download URL, the export
+period and the target (bucket or container, key or blob name, and the S3 endpoint or the Azure Storage
+connection string). The process imports everything and builds the contender's objects, reads its RSS,
+resets the kernel's peak-RSS counter (VmHWM), runs the transfer and writes the measurements as JSON to
+``spec["result"]``. Connections come from the environment (``AIRFLOW_CONN_*``), set by the orchestrator.
 """
 
 from __future__ import annotations
 
 import gc
+import importlib
 import json
 import os
 import sys
@@ -34,14 +36,19 @@ Transfer = Callable[[], dict[str, Any]]
 class Spec:
     """What one child process measures."""
 
+    storage: str
+    """``s3`` (moto's S3 server) or ``azure`` (Azurite's Blob service)."""
     contender: str
     url: str
     data_type: str
     date_from: str
     date_to: str
     bucket: str
+    """The S3 bucket or the Azure container."""
     key: str
-    s3_endpoint: str
+    """The S3 key or the blob name."""
+    endpoint: str
+    """The S3 endpoint URL, or the Azure Storage connection string (Azurite's development account)."""
     http_conn_id: str
     result: str
 
@@ -131,8 +138,14 @@ class XComRecorder:
 
 
 def prepare_ours(spec: Spec) -> Transfer:
-    """``LangdockUsageExportOperator.execute``: the export request, then streaming to S3."""
-    import airflow.providers.amazon.aws.hooks.s3  # noqa: F401  (imported lazily by the destination)
+    """``LangdockUsageExportOperator.execute``: the export request, then streaming to S3 or Azure."""
+    # The destination imports its hook lazily; import it here so the transfer does not pay for it.
+    if spec.storage == "azure":
+        importlib.import_module("airflow.providers.microsoft.azure.hooks.wasb")
+        destination = f"wasb://{spec.bucket}/{spec.key}"
+    else:
+        importlib.import_module("airflow.providers.amazon.aws.hooks.s3")
+        destination = f"s3://{spec.bucket}/{spec.key}"
 
     from airflow_provider_langdock.operators.usage_export import LangdockUsageExportOperator
 
@@ -141,7 +154,7 @@ def prepare_ours(spec: Spec) -> Transfer:
         data_type=spec.data_type,
         date_from=spec.date_from,
         date_to=spec.date_to,
-        destination=f"s3://{spec.bucket}/{spec.key}",
+        destination=destination,
     )
     ti = XComRecorder()
     context: Any = {"ti": ti}
@@ -185,7 +198,7 @@ def prepare_boto3(spec: Spec) -> Transfer:
     import boto3
     import requests
 
-    s3 = boto3.client("s3", endpoint_url=spec.s3_endpoint)
+    s3 = boto3.client("s3", endpoint_url=spec.endpoint)
 
     def transfer() -> dict[str, Any]:
         with requests.get(spec.url, stream=True, timeout=60) as response:
@@ -196,10 +209,31 @@ def prepare_boto3(spec: Spec) -> Transfer:
     return transfer
 
 
+def prepare_upload_blob(spec: Spec) -> Transfer:
+    """The Azure baseline: ``requests.get(stream=True)`` and ``BlobClient.upload_blob(response.raw)``.
+
+    azure-storage-blob's defaults: a stream of unknown length is cut into 4 MiB blocks, sent one at a
+    time (``max_concurrency=1``), then committed as a block list.
+    """
+    import requests
+    from azure.storage.blob import BlobClient
+
+    blob = BlobClient.from_connection_string(spec.endpoint, container_name=spec.bucket, blob_name=spec.key)
+
+    def transfer() -> dict[str, Any]:
+        with requests.get(spec.url, stream=True, timeout=60) as response:
+            response.raise_for_status()
+            blob.upload_blob(response.raw)
+        return {}
+
+    return transfer
+
+
 CONTENDERS: dict[str, Callable[[Spec], Transfer]] = {
     "ours": prepare_ours,
     "http_to_s3": prepare_http_to_s3,
     "boto3": prepare_boto3,
+    "upload_blob": prepare_upload_blob,
 }
 
 

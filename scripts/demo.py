@@ -1,12 +1,14 @@
 """One-command demo: run an example DAG for real against local stand-ins, then show what landed.
 
-Starts the Langdock simulator and a local storage server (moto's S3 server, or gcp-storage-emulator
-with ``--storage gcs``) on 127.0.0.1, points the Airflow connections at them through environment
-variables, runs the example DAG with ``airflow dags test`` in a private AIRFLOW_HOME (SQLite), prints
-each landed object (key, size, first rows), checks it byte for byte against the simulator, and stops
-everything it started. Nothing leaves the machine.
+Starts the Langdock simulator and a local storage server (moto's S3 server, gcp-storage-emulator with
+``--storage gcs``, or Azurite's Blob service with ``--storage azure``) on 127.0.0.1, points the
+Airflow connections at them through environment variables, runs the example DAG with ``airflow dags
+test`` in a private AIRFLOW_HOME (SQLite), prints each landed object (key, size, first rows), checks
+that it holds every exported row, and stops everything it started. Nothing leaves the machine.
 
-    python scripts/demo.py [--storage s3|gcs] [--rows N]
+    python scripts/demo.py [--storage s3|gcs|azure] [--rows N]
+
+Azurite is the npm package ``azurite``: ``make node_modules`` installs it into ./node_modules.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from airflow_provider_langdock.testing import LangdockSimulator
+from airflow_provider_langdock.testing.azurite import Azurite, AzuriteNotInstalledError, find_azurite_blob
 
 REPO = Path(__file__).resolve().parent.parent
 WORK_DIR = REPO / ".demo"
@@ -45,6 +48,7 @@ class Scenario:
 SCENARIOS = {
     "s3": Scenario("langdock_usage_daily_to_s3", "LANGDOCK_USAGE_BUCKET"),
     "gcs": Scenario("langdock_usage_monthly_to_gcs", "LANGDOCK_USAGE_GCS_BUCKET"),
+    "azure": Scenario("langdock_usage_daily_to_azure", "LANGDOCK_USAGE_CONTAINER"),
 }
 
 
@@ -140,6 +144,37 @@ class EmulatedGCS(Storage):
             yield f"gs://{BUCKET}/{blob.name}", blob.download_as_bytes()
 
 
+class AzuriteBlob(Storage):
+    def __init__(self) -> None:
+        # This repository's Azurite (make node_modules) wherever the demo is started from; an explicit
+        # $AZURITE_BLOB, or else one on PATH, as find_azurite_blob looks them up.
+        bundled = REPO / "node_modules" / ".bin" / "azurite-blob"
+        try:
+            if not os.environ.get("AZURITE_BLOB") and os.access(bundled, os.X_OK):
+                program = str(bundled)
+            else:
+                program = find_azurite_blob()
+        except AzuriteNotInstalledError as error:
+            raise SystemExit(str(error)) from None
+        self.server = Azurite(program=program)
+
+    @contextmanager
+    def running(self) -> Iterator[dict[str, str]]:
+        from azure.storage.blob import BlobServiceClient
+
+        with self.server:
+            service = BlobServiceClient.from_connection_string(self.server.connection_string)
+            self.container = service.create_container(BUCKET)
+            yield {"AIRFLOW_CONN_WASB_DEFAULT": json.dumps(self.server.connection())}
+
+    def objects(self) -> Iterator[tuple[str, bytes]]:
+        for blob in sorted(self.container.list_blobs(), key=lambda entry: entry.name):
+            yield f"wasb://{BUCKET}/{blob.name}", self.container.download_blob(blob.name).readall()
+
+
+STORAGES: dict[str, type[Storage]] = {"s3": MotoS3, "gcs": EmulatedGCS, "azure": AzuriteBlob}
+
+
 def airflow(args: list[str], env: dict[str, str], log: Path) -> None:
     """Run an ``airflow`` CLI command of this interpreter's environment; its output goes to ``log``."""
     with log.open("a") as output:
@@ -172,12 +207,12 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     logging.getLogger("werkzeug").setLevel(logging.WARNING)  # moto's request log
     scenario = SCENARIOS[args.storage]
+    storage = STORAGES[args.storage]()  # fails before anything is touched if its server is missing
 
     shutil.rmtree(WORK_DIR / args.storage, ignore_errors=True)
     home = WORK_DIR / args.storage / "airflow-home"
     home.mkdir(parents=True)
     log = WORK_DIR / args.storage / "airflow.log"
-    storage: Storage = MotoS3() if args.storage == "s3" else EmulatedGCS()
 
     with (
         LangdockSimulator(api_key=API_KEY, row_count=args.rows) as simulator,

@@ -49,6 +49,7 @@ settings.register_profile(
 settings.load_profile("ci" if os.environ.get("CI") else "default")
 
 from airflow_provider_langdock.testing import LangdockSimulator  # noqa: E402
+from airflow_provider_langdock.testing.azurite import Azurite  # noqa: E402
 from tests.hostile import HostileServer  # noqa: E402
 
 HOSTILE_KEY = "hostile-key-0123456789"
@@ -181,6 +182,36 @@ def gcs_bucket(gcs_client: Any) -> str:
     """A fresh, empty bucket on the emulator."""
     name = f"langdock-{uuid.uuid4().hex[:16]}"
     gcs_client.create_bucket(name)
+    return name
+
+
+@pytest.fixture(scope="session")
+def azurite() -> Iterator[Azurite]:
+    """Azurite's Blob service (npm ``azurite``, in memory) on 127.0.0.1 for the whole session."""
+    with Azurite() as server:
+        yield server
+
+
+@pytest.fixture
+def wasb_conn(azurite: Azurite, monkeypatch: pytest.MonkeyPatch) -> str:
+    """``wasb_default`` with Azurite's development connection string."""
+    monkeypatch.setenv("AIRFLOW_CONN_WASB_DEFAULT", json.dumps(azurite.connection()))
+    return "wasb_default"
+
+
+@pytest.fixture
+def blob_service(azurite: Azurite) -> Any:
+    """A plain ``BlobServiceClient`` on Azurite, for arranging and inspecting containers in tests."""
+    from azure.storage.blob import BlobServiceClient
+
+    return BlobServiceClient.from_connection_string(azurite.connection_string)
+
+
+@pytest.fixture
+def azure_container(blob_service: Any, wasb_conn: str) -> str:
+    """A fresh, empty container on Azurite."""
+    name = f"langdock-{uuid.uuid4().hex[:16]}"
+    blob_service.create_container(name)
     return name
 
 

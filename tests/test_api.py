@@ -419,3 +419,22 @@ def test_redact_url_hides_signatures_only() -> None:
     assert "X-Amz-Expires=600" in redacted
     assert redacted.startswith("https://bucket.s3.amazonaws.com/f.csv?")
     assert "signature=***" in redact("http://127.0.0.1:1/files/x?expires=1&signature=ff")
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("https://user:pw@host/x", "https://***@host/x"),
+        ("ftp://token@host/x", "ftp://***@host/x"),
+        # Azure storage URIs: <container>@<account host> is a name, not a credential
+        ("wasbs://usage@acct.blob.core.windows.net/x", "wasbs://usage@acct.blob.core.windows.net/x"),
+        ("ABFSS://usage@acct.dfs.core.windows.net/x", "ABFSS://usage@acct.dfs.core.windows.net/x"),
+        (
+            "wasb://usage@acct.blob.core.windows.net/x?sig=abc",
+            "wasb://usage@acct.blob.core.windows.net/x?sig=***",
+        ),
+        ("xwasbs://secret@host/x", "xwasbs://***@host/x"),
+    ],
+)
+def test_redact_url_user_information(text: str, expected: str) -> None:
+    assert redact(text) == expected

@@ -139,6 +139,7 @@ def test_destination_for_rejects_other_forms(uri: str, reason: str) -> None:
     assert "s3://<bucket>/<key>" in message
     assert "gs://<bucket>/<object>" in message
     assert "file:///<absolute path>" in message
+    assert "wasbs://<container>@<account>.blob.core.windows.net/<path>" in message  # never redacted
 
 
 @pytest.mark.parametrize(
@@ -195,7 +196,7 @@ def test_part_size_limits() -> None:
 
 
 def test_module_import_and_parsing_load_no_storage_libraries() -> None:
-    """Only a transfer may load boto3/google; importing and parsing must not.
+    """Only a transfer may load boto3/google/azure; importing and parsing must not.
 
     The probe compares against the modules present at interpreter start, because a ``*-nspkg.pth``
     file of google-cloud-aiplatform registers an empty ``google.cloud`` namespace before any import.
@@ -205,10 +206,11 @@ def test_module_import_and_parsing_load_no_storage_libraries() -> None:
         import json, sys
         at_start = set(sys.modules)
         from airflow_provider_langdock.destinations import destination_for
-        for uri in ("s3://b/k.csv", "gs://b/k.csv", "file:///tmp/k.csv", "/tmp/k.csv"):
+        for uri in ("s3://b/k.csv", "gs://b/k.csv", "wasb://usage/k.csv", "file:///tmp/k.csv", "/tmp/k.csv",
+                    "abfss://usage@acct.dfs.core.windows.net/k.csv"):
             destination_for(uri)
-        heavy = ("boto3", "botocore", "s3transfer", "google", "airflow.providers.amazon",
-                 "airflow.providers.google")
+        heavy = ("boto3", "botocore", "s3transfer", "google", "azure", "airflow.providers.amazon",
+                 "airflow.providers.google", "airflow.providers.microsoft")
         new = set(sys.modules) - at_start
         print(json.dumps({
             "new_heavy": sorted(n for n in new if any(n == h or n.startswith(h + ".") for h in heavy)),

@@ -169,6 +169,22 @@ def test_the_export_name_is_the_canonical_data_type_and_grouping(
         ("s3://bucket/a/b.csv", ("s3://bucket", "a/b.csv")),
         ("gs://bucket/a/b.csv", ("gs://bucket", "a/b.csv")),
         ("file:///tmp/a%20b.csv", ("file", "/tmp/a b.csv")),
+        (
+            "abfss://usage@account.dfs.core.windows.net/langdock/users.csv",
+            ("abfss://usage@account.dfs.core.windows.net", "langdock/users.csv"),
+        ),
+        (
+            "wasbs://usage@account.dfs.core.windows.net/users.csv",
+            ("wasbs://usage@account.dfs.core.windows.net", "users.csv"),
+        ),
+        (  # the spec names Blob Storage by its dfs host too
+            "wasbs://usage@account.blob.core.windows.net/a/users.csv",
+            ("wasbs://usage@account.dfs.core.windows.net", "a/users.csv"),
+        ),
+        (
+            "abfs://usage@account.dfs.core.windows.net/u.csv",
+            ("abfss://usage@account.dfs.core.windows.net", "u.csv"),
+        ),
     ],
 )
 def test_storage_uris_follow_the_naming_spec(uri: str, naming: tuple[str, str]) -> None:

@@ -55,6 +55,7 @@ LINK_CLASSES = [
         ),
         ("file:///data/langdock/users.csv", ""),
         ("/data/langdock/users.csv", ""),
+        ("wasbs://usage@acct.blob.core.windows.net/users.csv", ""),  # the portal needs the resource id
         (None, ""),
         # never a link to an HTTP(S) URL, such as the export's signed download URL
         ("https://files.langdock.com/exports/users.csv?X-Amz-Signature=abc", ""),
