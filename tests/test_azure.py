@@ -54,6 +54,13 @@ def read_blob(blob_service: Any, container: str, key: str) -> bytes:
     return bytes(blob_service.get_blob_client(container, key).download_blob().readall())
 
 
+def previous_export(blob_service: Any, container: str, key: str) -> tuple[Any, str]:
+    """A blob holding an earlier export at ``key``: its client and its etag."""
+    existing = blob_service.get_blob_client(container, key)
+    existing.upload_blob(b"previous export\r\n")
+    return existing, existing.get_blob_properties().etag
+
+
 def properties(blob_service: Any, container: str, key: str) -> Any:
     return blob_service.get_blob_client(container, key).get_blob_properties()
 
@@ -146,9 +153,7 @@ def test_azure_source_failure_after_staged_blocks_commits_nothing(
     blob_service: Any, azure_container: str, wasb_conn: str
 ) -> None:
     """The stream breaks after three blocks were staged: no new blob; an existing one keeps bytes and etag."""
-    existing = blob_service.get_blob_client(azure_container, "existing.csv")
-    existing.upload_blob(b"previous export\r\n")
-    etag = existing.get_blob_properties().etag
+    existing, etag = previous_export(blob_service, azure_container, "existing.csv")
     for key in ("fresh.csv", "existing.csv"):
         destination = AzureBlobDestination(azure_container, key, conn_id=wasb_conn, part_size=BLOCK)
         error = SourceFailure("connection reset half-way")
@@ -266,9 +271,7 @@ def test_azure_lease_taken_mid_write_keeps_the_existing_blob(
     """Another client leases the blob after two blocks were staged: the third Put Block is refused (412)."""
     from azure.core.exceptions import HttpResponseError
 
-    existing = blob_service.get_blob_client(azure_container, "users.csv")
-    existing.upload_blob(b"previous export\r\n")
-    etag = existing.get_blob_properties().etag
+    existing, etag = previous_export(blob_service, azure_container, "users.csv")
     leases = []
 
     def lease_after_two_blocks() -> Iterator[bytes]:
@@ -315,9 +318,7 @@ def test_azure_a_row_count_other_than_langdocks_commits_nothing(
     result = plan.parts[last].result
     assert result is not None
     tampered = plan.with_result(last, dataclasses.replace(result, record_count=result.record_count + 1))
-    existing = blob_service.get_blob_client(azure_container, "existing.csv")
-    existing.upload_blob(b"previous export\r\n")
-    etag = existing.get_blob_properties().etag
+    existing, etag = previous_export(blob_service, azure_container, "existing.csv")
     small = 16 * 1024
     for key in ("users.csv", "existing.csv"):
         destination = destination_for(f"wasb://{azure_container}/{key}", wasb_conn, part_size=small)
