@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
@@ -26,6 +26,57 @@ MIN_DOWNLOAD_RATE = 256 * 1024
 #: The whole-transfer deadline for a file whose size is not announced.
 DEFAULT_UNSIZED_DOWNLOAD_TIMEOUT = 3600.0
 USER_AGENT = f"airflow-provider-langdock/{__version__}"
+#: Connections one file is downloaded over: 1 (one after the other) unless ``download_connections``
+#: says otherwise; see :class:`RangePolicy` for when more help.
+DEFAULT_DOWNLOAD_CONNECTIONS = 1
+#: Bytes fetched per request when a file is downloaded over several connections.
+DEFAULT_RANGE_SIZE = 8 * 1024 * 1024
+MAX_DOWNLOAD_CONNECTIONS = 8
+MIN_RANGE_SIZE = 64 * 1024
+MAX_RANGE_SIZE = 256 * 1024 * 1024
+#: A file is fetched in ranges only when more than this many ranges remain (else one connection).
+MIN_PARALLEL_RANGES = 2
+
+
+@dataclass(frozen=True)
+class RangePolicy:
+    """How one export file is downloaded over several connections at once.
+
+    With ``connections`` above 1, a file whose storage host answers ``Range`` requests and that holds
+    more than ``MIN_PARALLEL_RANGES`` ranges is fetched ``range_size`` bytes per request over
+    ``connections`` requests at once, ahead of the reader, and handed on in order; at most
+    ``connections + 1`` ranges are held in memory. This pays where one connection is slow on its own:
+    object stores that cap each connection's throughput, long round trips. Measured with a 256 MiB
+    file and 20 MiB/s per connection, 4 connections took 3.6 s instead of 12.9 s; on a local link
+    (loopback, 2 cores) one connection was faster (1.35 s against 1.6-1.9 s for 512 MiB), since
+    every range costs a request, a copy and a hand-over between threads. Hence the default of 1;
+    ``download_connections`` 4 with 8 MiB ranges (about 50 MiB held) suits a remote object store.
+    """
+
+    connections: int = DEFAULT_DOWNLOAD_CONNECTIONS
+    range_size: int = DEFAULT_RANGE_SIZE
+
+    def __post_init__(self) -> None:
+        connections = _bounded(self.connections, "download_connections", 1, MAX_DOWNLOAD_CONNECTIONS)
+        range_size = _bounded(self.range_size, "download_range_size", MIN_RANGE_SIZE, MAX_RANGE_SIZE)
+        object.__setattr__(self, "connections", connections)  # 2.0 from a form becomes 2
+        object.__setattr__(self, "range_size", range_size)
+
+    def applies_to(self, remaining: int) -> bool:
+        """Whether ``remaining`` bytes are worth fetching in ranges over several connections."""
+        return self.connections > 1 and remaining > MIN_PARALLEL_RANGES * self.range_size
+
+    def spans(self, start: int, size: int) -> Iterator[tuple[int, int]]:
+        """The ranges (first, last byte, inclusive) that cover bytes ``start`` to ``size - 1``."""
+        for first in range(start, size, self.range_size):
+            yield first, min(first + self.range_size, size) - 1
+
+
+def _bounded(value: Any, name: str, low: int, high: int) -> int:
+    number = whole_number(value, name, minimum=low)
+    if number > high:
+        raise LangdockInputError(f"{name} must be a whole number of at most {high}; got {value!r}.")
+    return number
 
 
 @dataclass(frozen=True)
@@ -40,6 +91,8 @@ class LangdockSettings:
     retry: RetryPolicy = field(default_factory=RetryPolicy)
     #: Seconds one transfer of an export file may take in all (None: derived from its size).
     download_timeout: float | None = None
+    #: Whether and how a file is downloaded over several connections.
+    ranges: RangePolicy = field(default_factory=RangePolicy)
 
     def url(self, path: str) -> str:
         """Absolute URL of an API path such as ``/export/users``."""
@@ -80,6 +133,8 @@ def settings_from_connection(
     max_attempts: int | None = None,
     max_retry_wait: float | None = None,
     download_timeout: float | None = None,
+    download_connections: int | None = None,
+    download_range_size: int | None = None,
 ) -> LangdockSettings:
     """Check the connection's fields and extras; arguments given here win over the extras."""
     api_key = (password or "").strip()
@@ -103,6 +158,8 @@ def settings_from_connection(
     attempts = setting(max_attempts, "max_attempts", whole_number)
     max_wait = setting(max_retry_wait, "max_retry_wait", finite_number)
     request_timeout = setting(timeout, "timeout", finite_number, exclusive=True)
+    connections = setting(download_connections, "download_connections", whole_number)
+    range_size = setting(download_range_size, "download_range_size", whole_number)
     return LangdockSettings(
         base_url=base_url,
         api_key=api_key,
@@ -114,6 +171,10 @@ def settings_from_connection(
             max_wait=DEFAULT_MAX_RETRY_WAIT if max_wait is None else max_wait,
         ),
         download_timeout=setting(download_timeout, "download_timeout", finite_number, exclusive=True),
+        ranges=RangePolicy(
+            connections=DEFAULT_DOWNLOAD_CONNECTIONS if connections is None else connections,
+            range_size=DEFAULT_RANGE_SIZE if range_size is None else range_size,
+        ),
     )
 
 

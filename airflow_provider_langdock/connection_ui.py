@@ -43,6 +43,19 @@ CONN_FIELDS: dict[str, dict[str, Any]] = {
             "Empty: the timeout plus one second per 256 KiB of the file."
         ),
     },
+    "download_connections": {
+        "label": "Download connections",
+        "schema": {"type": ["integer", "null"], "default": 1},
+        "description": (
+            "Connections that fetch byte ranges of one export file in parallel (1-8). More help where the "
+            "storage caps each connection's throughput; each adds one range of memory."
+        ),
+    },
+    "download_range_size": {
+        "label": "Download range size (bytes)",
+        "schema": {"type": ["integer", "null"], "default": 8388608},
+        "description": "Bytes per range when downloading over several connections (64 KiB to 256 MiB).",
+    },
 }
 
 #: Which standard fields are hidden or relabelled, and their placeholders.
@@ -57,5 +70,7 @@ UI_FIELD_BEHAVIOUR: dict[str, Any] = {
         "max_attempts": "5",
         "max_retry_wait": "60",
         "download_timeout": "derived from the file size",
+        "download_connections": "1",
+        "download_range_size": "8388608",
     },
 }

@@ -21,6 +21,8 @@ DEFAULT_MAX_RETRY_WAIT = 60.0
 DEFAULT_INITIAL_WAIT = 1.0
 #: Shortest wait between two attempts when retries are bounded by time instead of attempts.
 MIN_WAIT_IN_RETRY_WINDOW = 1.0
+#: Seconds the export trigger keeps retrying rate limits, server errors and network failures.
+DEFAULT_RETRY_WINDOW = 900.0
 
 
 class WarningLogger(Protocol):

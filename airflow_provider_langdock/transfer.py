@@ -1,11 +1,12 @@
 """Landing an export plan at a destination: its parts in time order, verified, as one CSV file.
 
 Each part's file is downloaded byte-exactly (:class:`~airflow_provider_langdock.download.FileDownload`:
-resumed after a dropped connection, fetched again through a fresh export when its URL was refused),
-its records are counted as they stream by and compared with Langdock's ``recordCount``. The first
-part's header line is kept and the other parts' identical headers are dropped. Any mismatch raises
-:class:`LangdockVerificationError` from inside the byte stream, so the destination aborts its upload
-and nothing lands.
+resumed after a dropped connection, fetched again through a fresh export when its URL was refused, in
+ranges over several connections when the connection's ``download_connections`` asks for it), its
+records are counted as they stream by, in order, and compared with Langdock's ``recordCount``. The
+first part's header line is kept and the other parts' identical headers are dropped. Any mismatch
+raises :class:`LangdockVerificationError` from inside the byte stream, so the destination aborts its
+upload and nothing lands.
 """
 
 from __future__ import annotations
@@ -13,7 +14,8 @@ from __future__ import annotations
 import csv
 import io
 import logging
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from itertools import chain
 from typing import Any, Protocol
@@ -29,6 +31,7 @@ from airflow_provider_langdock.exceptions import LangdockVerificationError
 from airflow_provider_langdock.hooks.langdock import DEFAULT_CHUNK_SIZE
 from airflow_provider_langdock.lineage import report_hook_lineage
 from airflow_provider_langdock.planning import ExportPlan
+from airflow_provider_langdock.progress import PROGRESS_INTERVAL, TransferProgress
 
 log = logging.getLogger(__name__)
 
@@ -46,7 +49,7 @@ class ExportClient(Protocol):
     def run_export(self, request: ExportRequest) -> ExportResult: ...
 
     def open_download(
-        self, url: str, *, start: int = 0, if_range: str | None = None
+        self, url: str, *, start: int = 0, end: int | None = None, if_range: str | None = None
     ) -> requests.Response: ...
 
 
@@ -71,10 +74,22 @@ class Landing:
 
 
 def land_plan(
-    client: ExportClient, plan: ExportPlan, destination: Destination, *, chunk_size: int = DEFAULT_CHUNK_SIZE
+    client: ExportClient,
+    plan: ExportPlan,
+    destination: Destination,
+    *,
+    chunk_size: int = DEFAULT_CHUNK_SIZE,
+    progress_interval: float = PROGRESS_INTERVAL,
+    monotonic: Callable[[], float] = time.monotonic,
 ) -> Landing:
-    """Stream ``plan`` as one CSV file to ``destination``; it appears complete and verified, or not at all."""
-    stream = PlanStream(client, plan, chunk_size=chunk_size)
+    """Stream ``plan`` as one CSV file to ``destination``; it appears complete and verified, or not at all.
+
+    While it streams, a progress line is logged at most every ``progress_interval`` seconds of
+    ``monotonic`` and at 25, 50 and 75 % (:class:`~airflow_provider_langdock.progress.TransferProgress`).
+    """
+    stream = PlanStream(
+        client, plan, chunk_size=chunk_size, progress_interval=progress_interval, monotonic=monotonic
+    )
     parts = sum(1 for part in plan.parts if part.result)
     log.info("Streaming %d records (%d file(s)) to %s.", plan.record_count, parts, destination.uri)
     written = destination.write(stream)
@@ -88,25 +103,41 @@ class PlanStream:
 
     Iterate once. A one-part plan yields exactly Langdock's file. ``plan`` is updated when a part is
     exported again because its URL was refused; ``records`` counts the data rows streamed and
-    ``columns`` holds the header's column names once it has streamed.
+    ``columns`` holds the header's column names once it has streamed. Progress is logged as the
+    bytes download (``progress_interval`` seconds of ``monotonic`` apart, and at each quarter).
     """
 
     def __init__(
-        self, client: ExportClient, plan: ExportPlan, *, chunk_size: int = DEFAULT_CHUNK_SIZE
+        self,
+        client: ExportClient,
+        plan: ExportPlan,
+        *,
+        chunk_size: int = DEFAULT_CHUNK_SIZE,
+        progress_interval: float = PROGRESS_INTERVAL,
+        monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
         self.client = client
         self.plan = plan
         self.chunk_size = chunk_size
         self.records = 0
         self.columns: list[str] = []
+        self.progress_interval = progress_interval
+        self.monotonic = monotonic
 
     def __iter__(self) -> Iterator[bytes]:
         header: bytes | None = None
         last_byte = b"\n"
         indexes = [index for index, part in enumerate(self.plan.parts) if part.result]
+        progress = TransferProgress(
+            total_rows=self.plan.record_count,
+            parts=len(indexes),
+            interval=self.progress_interval,
+            monotonic=self.monotonic,
+        )
         for number, index in enumerate(indexes, 1):
             name = self._name(index, number, len(indexes))
-            head, rest = _split_header(self._verified(index, name), name)
+            progress.start_part(number, self.plan.parts[index].request.describe())
+            head, rest = _split_header(self._verified(index, name, progress), name)
             if header is None:
                 header = head
                 self.columns = _columns(head)
@@ -132,8 +163,8 @@ class PlanStream:
         described = self.plan.parts[index].request.describe()
         return f"file of part {number} of {count} ({described})" if count > 1 else f"file of the {described}"
 
-    def _verified(self, index: int, name: str) -> Iterator[bytes]:
-        """Part ``index``'s file, byte-exact; after its last byte, its row count is checked."""
+    def _verified(self, index: int, name: str, progress: TransferProgress) -> Iterator[bytes]:
+        """Part ``index``'s file, byte-exact, fed to ``progress``; its rows are checked at its end."""
         result = self.plan.parts[index].result
         assert result is not None
         counter = CsvRecordCounter()
@@ -144,9 +175,11 @@ class PlanStream:
             chunk_size=self.chunk_size,
             refresh=lambda: self._refresh(index),
             deadline=self.client.settings.transfer_deadline,
+            ranges=self.client.settings.ranges,
         )
         for chunk in download:
             counter.feed(chunk)
+            progress.advance(len(chunk), self.records + counter.data_rows, download.size)
             yield chunk
         expected = self.plan.parts[index].record_count  # of the fresh export, if there was one
         if counter.in_quotes:

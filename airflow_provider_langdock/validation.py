@@ -9,7 +9,7 @@ request is sent.
 from __future__ import annotations
 
 import math
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from airflow_provider_langdock.exceptions import LangdockInputError
@@ -55,4 +55,18 @@ def seconds(value: Any, name: str, *, exclusive: bool = False) -> float:
     return finite_number(value, f"{name} (seconds or a timedelta)", exclusive=exclusive)
 
 
-__all__ = ["finite_number", "seconds", "whole_number"]
+def deadline_after(timeout: timedelta | float | None, name: str = "timeout") -> datetime | None:
+    """The absolute UTC moment ``timeout`` (a timedelta or seconds) from now; None for no timeout.
+
+    A timeout beyond the calendar (e.g. ``float("inf")``) means none; ``nan`` or a negative or
+    non-numeric value is refused, naming ``name``.
+    """
+    if timeout is None or (isinstance(timeout, float) and math.isinf(timeout) and timeout > 0):
+        return None
+    try:
+        return datetime.now(UTC) + timedelta(seconds=seconds(timeout, name))
+    except OverflowError:
+        return None
+
+
+__all__ = ["deadline_after", "finite_number", "seconds", "whole_number"]

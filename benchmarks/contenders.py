@@ -2,11 +2,12 @@
 
     python benchmarks/contenders.py '<json spec>'
 
-The spec names the storage (``s3`` or ``azure``), the contender, the signed download URL, the export
-period and the target (bucket or container, key or blob name, and the S3 endpoint or the Azure Storage
-connection string). The process imports everything and builds the contender's objects, reads its RSS,
-resets the kernel's peak-RSS counter (VmHWM), runs the transfer and writes the measurements as JSON to
-``spec["result"]``. Connections come from the environment (``AIRFLOW_CONN_*``), set by the orchestrator.
+The spec names the storage (``s3``, ``gcs`` or ``azure``), the contender, the signed download URL, the
+export period and the target (bucket or container, key or blob name, and the S3 endpoint, the GCS
+emulator's URL or the Azure Storage connection string). The process imports everything and builds the
+contender's objects, reads its RSS, resets the kernel's peak-RSS counter (VmHWM), runs the transfer and
+writes the measurements as JSON to ``spec["result"]``. Connections come from the environment
+(``AIRFLOW_CONN_*``, ``STORAGE_EMULATOR_HOST``), set by the orchestrator.
 """
 
 from __future__ import annotations
@@ -37,18 +38,19 @@ class Spec:
     """What one child process measures."""
 
     storage: str
-    """``s3`` (moto's S3 server) or ``azure`` (Azurite's Blob service)."""
+    """``s3`` (moto's S3 server), ``gcs`` (gcp-storage-emulator) or ``azure`` (Azurite's Blob service)."""
     contender: str
     url: str
     data_type: str
     date_from: str
     date_to: str
     bucket: str
-    """The S3 bucket or the Azure container."""
+    """The S3 or GCS bucket, or the Azure container."""
     key: str
-    """The S3 key or the blob name."""
+    """The S3 key, GCS object name or blob name."""
     endpoint: str
-    """The S3 endpoint URL, or the Azure Storage connection string (Azurite's development account)."""
+    """The S3 endpoint URL, the GCS emulator's URL (also in ``STORAGE_EMULATOR_HOST``), or the Azure
+    Storage connection string (Azurite's development account)."""
     http_conn_id: str
     result: str
 
@@ -137,15 +139,36 @@ class XComRecorder:
         self.pushed[key] = value
 
 
+OURS_DESTINATIONS = {
+    "s3": ("s3", ("airflow.providers.amazon.aws.hooks.s3",)),
+    "gcs": ("gs", ("airflow.providers.google.cloud.hooks.gcs", "google.cloud.storage.fileio")),
+    "azure": ("wasb", ("airflow.providers.microsoft.azure.hooks.wasb",)),
+}
+"""Per storage: the destination URI scheme and the modules the destination imports lazily."""
+
+
+def load_airflow_plugins() -> None:
+    """Load Airflow's plugins, as a task process does once, the first time a hook reports lineage.
+
+    ``get_hook_lineage_collector()`` asks the plugins for hook lineage readers; loading them imports
+    every installed provider's plugin (about a second here, once per process, whatever the file size).
+    Ours and the Airflow operators' hooks (``S3Hook``, ``GCSHook``) report lineage; the bare baselines do
+    not, so the operators' children pay it before the transfer, like their lazy imports.
+    """
+    from airflow.providers.common.compat.lineage.hook import get_hook_lineage_collector
+
+    get_hook_lineage_collector()
+
+
 def prepare_ours(spec: Spec) -> Transfer:
-    """``LangdockUsageExportOperator.execute``: the export request, then streaming to S3 or Azure."""
-    # The destination imports its hook lazily; import it here so the transfer does not pay for it.
-    if spec.storage == "azure":
-        importlib.import_module("airflow.providers.microsoft.azure.hooks.wasb")
-        destination = f"wasb://{spec.bucket}/{spec.key}"
-    else:
-        importlib.import_module("airflow.providers.amazon.aws.hooks.s3")
-        destination = f"s3://{spec.bucket}/{spec.key}"
+    """``LangdockUsageExportOperator.execute``: the export request, then streaming to the storage."""
+    scheme, lazy_modules = OURS_DESTINATIONS[spec.storage]
+    # The destination imports its hook lazily; import it here so the transfer does not pay for it
+    # (the other contenders import theirs before the transfer too).
+    for module in lazy_modules:
+        importlib.import_module(module)
+    load_airflow_plugins()
+    destination = f"{scheme}://{spec.bucket}/{spec.key}"
 
     from airflow_provider_langdock.operators.usage_export import LangdockUsageExportOperator
 
@@ -173,6 +196,8 @@ def prepare_ours(spec: Spec) -> Transfer:
 def prepare_http_to_s3(spec: Spec) -> Transfer:
     """``HttpToS3Operator.execute`` on an ``http`` connection to the simulator's download host."""
     from airflow.providers.amazon.aws.transfers.http_to_s3 import HttpToS3Operator
+
+    load_airflow_plugins()
 
     url = urlsplit(spec.url)
     operator = HttpToS3Operator(
@@ -209,6 +234,58 @@ def prepare_boto3(spec: Spec) -> Transfer:
     return transfer
 
 
+def prepare_http_to_gcs(spec: Spec) -> Transfer:
+    """``HttpToGCSOperator.execute`` on an ``http`` connection to the simulator's download host."""
+    from airflow.providers.google.cloud.transfers.http_to_gcs import HttpToGCSOperator
+
+    load_airflow_plugins()
+
+    url = urlsplit(spec.url)
+    operator = HttpToGCSOperator(
+        task_id="benchmark_http_to_gcs",
+        http_conn_id=spec.http_conn_id,
+        endpoint=f"{url.path}?{url.query}",
+        method="GET",
+        bucket_name=spec.bucket,
+        object_name=spec.key,
+    )
+    context: Any = {"ti": XComRecorder()}
+
+    def transfer() -> dict[str, Any]:
+        operator.execute(context)
+        return {}
+
+    return transfer
+
+
+def prepare_upload_from_file(spec: Spec, chunk_size: int | None = None) -> Transfer:
+    """The GCS baseline: ``requests.get(stream=True)`` and ``blob.upload_from_file(response.raw)``.
+
+    google-cloud-storage's defaults: a stream of unknown size goes up as a resumable upload in chunks of
+    the default ``chunk_size`` (100 MiB) unless ``chunk_size`` is given, one at a time. The client is
+    anonymous and reaches the emulator through ``STORAGE_EMULATOR_HOST``.
+    """
+    import requests
+    from google.cloud import storage
+
+    blob = storage.Client.create_anonymous_client().bucket(spec.bucket).blob(spec.key, chunk_size=chunk_size)
+
+    def transfer() -> dict[str, Any]:
+        with requests.get(spec.url, stream=True, timeout=60) as response:
+            response.raise_for_status()
+            blob.upload_from_file(response.raw)
+        return {}
+
+    return transfer
+
+
+def prepare_upload_from_file_our_chunks(spec: Spec) -> Transfer:
+    """The GCS baseline with ours' chunk size: what the chunk size alone costs, on equal terms."""
+    from airflow_provider_langdock.destinations.gcs import GCSDestination
+
+    return prepare_upload_from_file(spec, chunk_size=GCSDestination.default_part_size)
+
+
 def prepare_upload_blob(spec: Spec) -> Transfer:
     """The Azure baseline: ``requests.get(stream=True)`` and ``BlobClient.upload_blob(response.raw)``.
 
@@ -233,6 +310,9 @@ CONTENDERS: dict[str, Callable[[Spec], Transfer]] = {
     "ours": prepare_ours,
     "http_to_s3": prepare_http_to_s3,
     "boto3": prepare_boto3,
+    "http_to_gcs": prepare_http_to_gcs,
+    "upload_from_file": prepare_upload_from_file,
+    "upload_from_file_our_chunks": prepare_upload_from_file_our_chunks,
     "upload_blob": prepare_upload_blob,
 }
 

@@ -1,4 +1,5 @@
-"""Benchmark: peak memory and wall time of streaming a Langdock export (about 1 GiB) to S3 and Azure.
+"""Benchmark: peak memory and wall time of streaming a Langdock export (64 MiB and 1 GiB) to S3, GCS and
+Azure, and the parse cost of importing the operator and the sensor.
 
 The same export file moves from the Langdock simulator to local storage servers, in these ways:
 
@@ -10,6 +11,15 @@ S3 (moto's S3 server):
   simulator's download host and the signed URL's path and query as the endpoint;
 * the baseline: ``requests.get(url, stream=True)`` and boto3's ``upload_fileobj(response.raw)``.
 
+Google Cloud Storage (gcp-storage-emulator, in memory):
+
+* ours: ``LangdockUsageExportOperator(..., destination="gs://...").execute(context)``: the export
+  request, then a resumable upload fed chunk by chunk as the download streams;
+* ``HttpToGCSOperator`` of apache-airflow-providers-google, on the same ``http`` connection;
+* the baseline: ``requests.get(url, stream=True)`` and google-cloud-storage's
+  ``blob.upload_from_file(response.raw)`` with its defaults (a resumable upload in 100 MiB chunks);
+* the same with ours' chunk size, which shows what the chunk size alone costs on the emulator.
+
 Azure Blob Storage (Azurite's Blob service, npm ``azurite`` from ``node_modules``):
 
 * ours: ``LangdockUsageExportOperator(..., destination="wasb://...").execute(context)``: the export
@@ -18,23 +28,35 @@ Azure Blob Storage (Azurite's Blob service, npm ``azurite`` from ``node_modules`
   ``BlobClient.upload_blob(response.raw)`` with its defaults (4 MiB blocks, ``max_concurrency=1``).
 
 Each export size is exported once and every contender, of every storage, gets the same file at the same
-signed URL (the simulator answers a repeated export request with the file it already made). moto and
-Azurite each run in their own process, one of each for the whole run; the simulator runs in this one;
-every contender runs in a fresh child process (``benchmarks/contenders.py``) that reads its RSS before
-the transfer and its peak RSS (VmHWM, reset just before) after it. Each landed object or blob is read
-back, checked (size and SHA-256) against the export file and deleted.
+signed URL (the simulator answers a repeated export request with the file it already made). moto, the
+GCS emulator and Azurite each run in their own process, one of each for the whole run; the simulator
+runs in this one; every contender runs in a fresh child process (``benchmarks/contenders.py``) that reads
+its RSS before the transfer and its peak RSS (VmHWM, reset just before) after it. Each landed object or
+blob is read back, checked (size and SHA-256) against the export file and deleted. Before the measured
+transfers, every contender moves a small export once, checked but not measured (the warm-up round, left
+out with ``--quick``); the children keep their bytecode caches in the run's temporary directory
+(``PYTHONPYCACHEPREFIX``), so they do not compile their imports anew even where
+``PYTHONDONTWRITEBYTECODE`` is set.
 
-    python benchmarks/transfer_memory.py [--sizes 64MiB,1GiB] [--repeat 3] [--quick] [--storage s3,azure]
-                                         [--contenders ours,http_to_s3,boto3,upload_blob] [--budget-mib 100]
+After the transfers, the parse cost (``benchmarks/parse_cost.py``): fresh ``python -c "import
+airflow.sdk"`` processes with and without importing our operator and sensor, median wall time and
+module count, and the heavy modules our imports load.
 
-``--storage`` defaults to every storage this machine can start: Azure needs azure-storage-blob,
-apache-airflow-providers-microsoft-azure and ``azurite-blob`` (``make node_modules``); without them the
-Azure table is left out with a note. Naming a storage that cannot start is an error.
+    python benchmarks/transfer_memory.py [--sizes 64MiB,1GiB] [--repeat 3] [--quick]
+        [--storage s3,gcs,azure] [--parse-runs 15] [--budget-mib 100]
+        [--contenders ours,http_to_s3,boto3,http_to_gcs,upload_from_file,
+                      upload_from_file_our_chunks,upload_blob]
 
-Prints one Markdown table per storage (median wall time, largest peak RSS of the repeats) and writes them
-to benchmarks/results/latest.md. Exits 1 when a contender fails or lands wrong bytes, and 3 when ours
-needs more than ``--budget-mib`` MiB above its RSS before the transfer, on any storage (0 disables that
-check).
+``--storage`` defaults to every storage this machine can start: GCS needs apache-airflow-providers-google,
+google-cloud-storage and gcp-storage-emulator; Azure needs azure-storage-blob,
+apache-airflow-providers-microsoft-azure and ``azurite-blob`` (``make node_modules``). A storage that
+cannot start is left out with a note; naming one is an error.
+
+Prints one Markdown table per storage (median wall time and range, largest peak RSS of the repeats), the
+parse-cost table and the targets with whether each holds, and writes them to benchmarks/results/latest.md.
+Exits 1 when a contender fails or lands wrong bytes, and 3 when ours needs more than ``--budget-mib`` MiB
+above its RSS before the transfer, on any storage (0 disables that check). Missed targets do not change
+the exit status.
 """
 
 from __future__ import annotations
@@ -54,6 +76,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from importlib import metadata
@@ -62,8 +85,13 @@ from typing import Any, Protocol
 from urllib.parse import urlsplit
 
 import boto3
+import parse_cost
 import requests
 
+from airflow_provider_langdock.destinations._object_store import ObjectStoreDestination
+from airflow_provider_langdock.destinations.azure import AzureBlobDestination
+from airflow_provider_langdock.destinations.gcs import GCSDestination
+from airflow_provider_langdock.destinations.s3 import S3Destination
 from airflow_provider_langdock.testing import LangdockSimulator
 from airflow_provider_langdock.testing.azurite import Azurite, AzuriteNotInstalledError, find_azurite_blob
 
@@ -76,7 +104,7 @@ KIB = 1024
 MIB = 1024 * KIB
 GIB = 1024 * MIB
 DEFAULT_SIZES = "64MiB,1GiB"
-QUICK_SIZES = "4MiB,12MiB"
+QUICK_SIZES = "12MiB"
 DEFAULT_REPEAT = 3
 DEFAULT_BUDGET_MIB = 100
 EXIT_FAILED = 1
@@ -84,7 +112,8 @@ EXIT_OVER_BUDGET = 3
 
 API_KEY = "benchmark-key"
 BUCKET = "langdock-benchmark"
-"""The S3 bucket, and the Azure container (a valid name for both)."""
+"""The S3 and GCS bucket, and the Azure container (a valid name for all three)."""
+GCP_PROJECT = "langdock-benchmark"
 DATA_TYPE = "users"
 HTTP_CONN_ID = "langdock_downloads"
 URL_TTL_SECONDS = 6 * 3600.0
@@ -96,8 +125,17 @@ CONTENDERS = {
     "ours": "LangdockUsageExportOperator (ours)",
     "http_to_s3": "HttpToS3Operator",
     "boto3": "bare boto3 `upload_fileobj`",
+    "http_to_gcs": "HttpToGCSOperator",
+    "upload_from_file": "bare `blob.upload_from_file`",
+    "upload_from_file_our_chunks": "bare `blob.upload_from_file`, ours' chunk size",
     "upload_blob": "bare `BlobClient.upload_blob`",
 }
+TARGET_SIZE = GIB
+TARGET_WALL_RATIO = 1.0
+TARGET_DELTA_MIB = 64.0
+TARGET_STORAGES = ("s3", "gcs")
+"""Targets: at TARGET_SIZE on these storages, ours' median wall time at most TARGET_WALL_RATIO times the
+baseline's in the same run, and its peak RSS above RSS before at most TARGET_DELTA_MIB."""
 
 
 @dataclass(frozen=True)
@@ -108,6 +146,8 @@ class Storage:
     contenders: tuple[str, ...]
     baseline: str
     packages: tuple[str, ...]
+    short: str
+    """The name in the verdict lines."""
 
 
 STORAGES = {
@@ -123,12 +163,21 @@ STORAGES = {
             "s3transfer",
             "moto",
         ),
+        "S3",
+    ),
+    "gcs": Storage(
+        "Google Cloud Storage (gcp-storage-emulator)",
+        ("ours", "http_to_gcs", "upload_from_file", "upload_from_file_our_chunks"),
+        "upload_from_file",
+        ("apache-airflow-providers-google", "google-cloud-storage", "google-auth", "gcp-storage-emulator"),
+        "GCS",
     ),
     "azure": Storage(
         "Azure Blob Storage (Azurite's Blob service)",
         ("ours", "upload_blob"),
         "upload_blob",
         ("apache-airflow-providers-microsoft-azure", "azure-storage-blob", "azure-core"),
+        "Azure",
     ),
 }
 PACKAGES = ("airflow-provider-langdock", "apache-airflow", "requests", "urllib3")
@@ -174,10 +223,9 @@ def export_once(simulator: LangdockSimulator, rows: int, day: int) -> Export:
     return Export(size, rows, url, digest.hexdigest(), date_from, date_to)
 
 
-def bytes_per_row(simulator: LangdockSimulator) -> float:
-    """Average CSV bytes per users row, from a sample export."""
-    sample = export_once(simulator, SAMPLE_ROWS, day=1)
-    return sample.size / SAMPLE_ROWS
+def sample_export(simulator: LangdockSimulator) -> Export:
+    """A small export (SAMPLE_ROWS rows): its bytes per row size the others; the warm-up round moves it."""
+    return export_once(simulator, SAMPLE_ROWS, day=1)
 
 
 # -- moto's S3 server in its own process ------------------------------------------------------------
@@ -191,30 +239,24 @@ def free_port() -> int:
 
 
 @contextlib.contextmanager
-def moto_server(log_path: Path) -> Iterator[str]:
-    """Run ``python -m moto.server`` on 127.0.0.1 (free port) until the block ends; yield its URL."""
-    port = free_port()
-    endpoint = f"http://{LOOPBACK}:{port}"
-    # Objects stay in moto's memory instead of spilling to temporary files (less disk noise).
+def server_process(
+    name: str, command: list[str], ready_url: str, log_path: Path, env: dict[str, str] | None = None
+) -> Iterator[None]:
+    """Run ``command`` until the block ends; enter once ``ready_url`` answers any HTTP response."""
     with log_path.open("wb") as log:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "moto.server", "-H", LOOPBACK, "-p", str(port)],
-            env={**os.environ, "MOTO_S3_DEFAULT_KEY_BUFFER_SIZE": str(4 * GIB)},
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
+        process = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT)
     try:
         deadline = time.monotonic() + 60
         while True:
             if process.poll() is not None:
-                raise RuntimeError(f"moto_server exited with {process.returncode}; see {log_path}")
+                raise RuntimeError(f"{name} exited with {process.returncode}; see {log_path}")
             with contextlib.suppress(requests.ConnectionError):
-                requests.get(f"{endpoint}/moto-api/", timeout=1)
+                requests.get(ready_url, timeout=1)
                 break
             if time.monotonic() > deadline:
-                raise RuntimeError(f"moto_server did not start within 60 s; see {log_path}")
+                raise RuntimeError(f"{name} did not start within 60 s; see {log_path}")
             time.sleep(0.1)
-        yield endpoint
+        yield
     finally:
         process.terminate()
         try:
@@ -222,6 +264,37 @@ def moto_server(log_path: Path) -> Iterator[str]:
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
+
+
+@contextlib.contextmanager
+def moto_server(log_path: Path) -> Iterator[str]:
+    """Run ``python -m moto.server`` on 127.0.0.1 (free port) until the block ends; yield its URL."""
+    port = free_port()
+    endpoint = f"http://{LOOPBACK}:{port}"
+    # Objects stay in moto's memory instead of spilling to temporary files (less disk noise).
+    with server_process(
+        "moto_server",
+        [sys.executable, "-m", "moto.server", "-H", LOOPBACK, "-p", str(port)],
+        f"{endpoint}/moto-api/",
+        log_path,
+        env={**os.environ, "MOTO_S3_DEFAULT_KEY_BUFFER_SIZE": str(4 * GIB)},
+    ):
+        yield endpoint
+
+
+@contextlib.contextmanager
+def gcs_emulator(log_path: Path) -> Iterator[str]:
+    """Run gcp-storage-emulator in memory on 127.0.0.1 (free port) until the block ends; yield its URL."""
+    port = free_port()
+    endpoint = f"http://{LOOPBACK}:{port}"
+    command = [sys.executable, "-m", "gcp_storage_emulator", "start", "--in-memory", "--quiet"]
+    with server_process(
+        "gcp-storage-emulator",
+        [*command, "--host", LOOPBACK, "--port", str(port)],
+        f"{endpoint}/storage/v1/b?project={GCP_PROJECT}",
+        log_path,
+    ):
+        yield endpoint
 
 
 def s3_client(endpoint: str) -> Any:
@@ -250,18 +323,35 @@ def azurite_program() -> str:
     return find_azurite_blob()
 
 
-def azure_unavailable() -> str | None:
-    """Why the Azure contenders cannot run on this machine, or None when they can."""
-    for package in ("azure-storage-blob", "apache-airflow-providers-microsoft-azure"):
+def missing_package(*packages: str) -> str | None:
+    """Why the first of ``packages`` that is not installed is needed, or None when all are."""
+    for package in packages:
         try:
             metadata.version(package)
         except metadata.PackageNotFoundError:
             return f"{package} is not installed (pip install -e '.[dev]')"
+    return None
+
+
+def azure_unavailable() -> str | None:
+    """Why the Azure contenders cannot run on this machine, or None when they can."""
+    missing = missing_package("azure-storage-blob", "apache-airflow-providers-microsoft-azure")
+    if missing is not None:
+        return missing
     try:
         azurite_program()
     except AzuriteNotInstalledError as error:
         return str(error)
     return None
+
+
+def gcs_unavailable() -> str | None:
+    """Why the GCS contenders cannot run on this machine, or None when they can."""
+    return missing_package("google-cloud-storage", "apache-airflow-providers-google", "gcp-storage-emulator")
+
+
+UNAVAILABLE = {"s3": lambda: None, "gcs": gcs_unavailable, "azure": azure_unavailable}
+"""Per storage: why it cannot run here, or None."""
 
 
 def azurite_version(program: str) -> str:
@@ -284,7 +374,8 @@ class Target(Protocol):
     """A bucket (container) on a running storage server, seen from this process."""
 
     endpoint: str
-    """Passed to the children: the S3 endpoint URL or the Azure Storage connection string."""
+    """Passed to the children: the S3 endpoint URL, the GCS emulator's URL or the Azure Storage connection
+    string."""
 
     def take(self, key: str) -> tuple[int, str] | None:
         """Size and SHA-256 of what landed under ``key``, which is then deleted; None if nothing did."""
@@ -310,6 +401,32 @@ class S3Target:
             raise
         self.client.delete_object(Bucket=BUCKET, Key=key)
         return landed
+
+
+class GCSTarget:
+    """The benchmark bucket on gcp-storage-emulator, through an anonymous google-cloud-storage client."""
+
+    def __init__(self, endpoint: str) -> None:
+        from google.auth.credentials import AnonymousCredentials
+        from google.cloud import storage
+
+        self.endpoint = endpoint
+        client = storage.Client(
+            project=GCP_PROJECT, credentials=AnonymousCredentials(), client_options={"api_endpoint": endpoint}
+        )
+        self.bucket = client.create_bucket(BUCKET)
+
+    def take(self, key: str) -> tuple[int, str] | None:
+        """Read the object back; delete it (the emulator runs in memory)."""
+        blob = self.bucket.get_blob(key)
+        if blob is None:
+            return None
+        digest = hashlib.sha256()
+        with blob.open("rb", chunk_size=8 * MIB) as reader:
+            while chunk := reader.read(MIB):
+                digest.update(chunk)
+        blob.delete()
+        return int(blob.size), digest.hexdigest()
 
 
 class AzureTarget:
@@ -399,9 +516,18 @@ class Row:
 
 
 def environment(
-    simulator: LangdockSimulator, s3_endpoint: str | None, azurite: Azurite | None, airflow_home: Path
+    simulator: LangdockSimulator,
+    s3_endpoint: str | None,
+    gcs_endpoint: str | None,
+    azurite: Azurite | None,
+    work_dir: Path,
 ) -> dict[str, str]:
-    """Connections and settings for the child processes (everything on 127.0.0.1)."""
+    """Connections and settings for the child processes (everything on 127.0.0.1).
+
+    Bytecode caches: the children write and read them under ``work_dir/pycache`` (``PYTHONPYCACHEPREFIX``),
+    also where ``PYTHONDONTWRITEBYTECODE`` is set or the site-packages hold none, so a child does not spend
+    its transfer compiling the modules it imports lazily; the source trees are left alone.
+    """
     download = urlsplit(simulator.download_base_url)
     connections: dict[str, dict[str, Any]] = {
         "AIRFLOW_CONN_LANGDOCK_DEFAULT": {
@@ -423,12 +549,23 @@ def environment(
             "password": "benchmark",
             "extra": {"endpoint_url": s3_endpoint, "region_name": "us-east-1"},
         }
+    settings: dict[str, str] = {}
+    if gcs_endpoint is not None:
+        connections["AIRFLOW_CONN_GOOGLE_CLOUD_DEFAULT"] = {
+            "conn_type": "google_cloud_platform",
+            "extra": {"is_anonymous": True, "project": GCP_PROJECT},
+        }
+        settings["STORAGE_EMULATOR_HOST"] = gcs_endpoint  # routes every google-cloud-storage client
     if azurite is not None:
         connections["AIRFLOW_CONN_WASB_DEFAULT"] = azurite.connection()
+    dropped = {"GOOGLE_APPLICATION_CREDENTIALS", "PYTHONDONTWRITEBYTECODE"}
+    inherited = {name: value for name, value in os.environ.items() if name not in dropped}
     return {
-        **os.environ,
+        **inherited,
+        **settings,
         **{name: json.dumps(value) for name, value in connections.items()},
-        "AIRFLOW_HOME": str(airflow_home),
+        "AIRFLOW_HOME": str(work_dir / "airflow-home"),
+        "PYTHONPYCACHEPREFIX": str(work_dir / "pycache"),
         "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
         "AWS_ACCESS_KEY_ID": "benchmark",
         "AWS_SECRET_ACCESS_KEY": "benchmark",
@@ -436,6 +573,26 @@ def environment(
         "AWS_CONFIG_FILE": os.devnull,
         "AWS_SHARED_CREDENTIALS_FILE": os.devnull,
     }
+
+
+def check_landed(
+    export: Export, key: str, landed: tuple[int, str] | None, reported: dict[str, Any]
+) -> tuple[str, ...]:
+    """What is wrong with a transfer: nothing or other bytes landed, or the contender reported other
+    bytes or another export file; empty when it landed exactly the export file."""
+    problems = []
+    if landed is None:
+        problems.append(f"nothing landed at {key}")
+    elif landed != (export.size, export.sha256):
+        size, sha256 = landed
+        problems.append(
+            f"landed {size} bytes (SHA-256 {sha256[:12]}), expected {export.size} ({export.sha256[:12]})"
+        )
+    if "bytes" in reported and reported["bytes"] != export.size:
+        problems.append(f"reported {reported['bytes']} bytes written")
+    if "download_url" in reported and reported["download_url"] != export.url:
+        problems.append("exported a different file than the shared one")
+    return tuple(problems)
 
 
 def run_contender(
@@ -480,24 +637,15 @@ def run_contender(
         )
     measured = json.loads(result_path.read_text())
     landed = target.take(key)
-    size, sha256 = landed or (0, "")
-    problems = []
-    if landed is None:
-        problems.append(f"nothing landed at {key}")
-    elif (size, sha256) != (export.size, export.sha256):
-        problems.append(f"landed {size} bytes (SHA-256 {sha256[:12]}), expected {export.size}")
-    reported = measured["reported"]
-    if "bytes" in reported and reported["bytes"] != export.size:
-        problems.append(f"reported {reported['bytes']} bytes written")
-    if "download_url" in reported and reported["download_url"] != export.url:
-        problems.append("exported a different file than the shared one")
+    size = landed[0] if landed is not None else 0
+    problems = check_landed(export, key, landed, measured["reported"])
     run = Run(
         wall_seconds=measured["wall_seconds"],
         rss_before_kib=measured["rss_before_kib"],
         peak_rss_kib=measured["peak_rss_kib"],
         rss_method=measured["rss_method"],
         landed_bytes=size,
-        problems=tuple(problems),
+        problems=problems,
     )
     print(f"{run.wall_seconds:.1f} s, peak - before {run.delta_mib:.1f} MiB", *problems)
     return run
@@ -536,6 +684,13 @@ def ratio(value: float, reference: Row | None) -> str:
     return f"{value / reference.delta_mib:.2f}x"
 
 
+def wall_ratio(row: Row, reference: Row | None) -> str:
+    """The row's median wall time as a multiple of the reference row's (``-`` without a reference)."""
+    if reference is None or reference.wall_seconds <= 0:
+        return "-"
+    return f"{row.wall_seconds / reference.wall_seconds:.2f}x"
+
+
 def provider_source() -> str:
     """Where the provider was imported from and, inside a git checkout, its commit (read-only git calls)."""
     import airflow_provider_langdock
@@ -555,8 +710,18 @@ def provider_source() -> str:
     return f"provider imported from {package_dir} (git {commit}{state})"
 
 
-def machine_info(storages: list[str], services: list[str]) -> list[str]:
-    """Cores, CPU, memory, OS, Python, library and storage-server versions."""
+def load_text(load: tuple[float, float, float] | None) -> str:
+    """``1.73 0.80 0.89`` (as ``uptime`` shows it), or ``unknown``."""
+    return "unknown" if load is None else " ".join(f"{value:.2f}" for value in load)
+
+
+def machine_info(
+    storages: list[str],
+    services: list[str],
+    load_before: tuple[float, float, float] | None,
+    load_after: tuple[float, float, float] | None,
+) -> list[str]:
+    """Cores, CPU, memory, OS, load, Python, library and storage-server versions."""
     cpu = platform.processor() or platform.machine()
     with contextlib.suppress(OSError), open("/proc/cpuinfo") as cpuinfo:
         names = [line.split(":", 1)[1].strip() for line in cpuinfo if line.startswith("model name")]
@@ -574,11 +739,9 @@ def machine_info(storages: list[str], services: list[str]) -> list[str]:
         except metadata.PackageNotFoundError:
             versions.append(f"{package} (not installed)")
     cores = len(os.sched_getaffinity(0))
-    load = ""
-    with contextlib.suppress(OSError):
-        load = ", load average at the end {:.2f} {:.2f} {:.2f}".format(*os.getloadavg())
     return [
-        f"Machine: {cores} cores ({cpu}){memory}, {platform.system()} {platform.release()}{load}.",
+        f"Machine: {cores} cores ({cpu}){memory}, {platform.system()} {platform.release()}; load average "
+        f"(1, 5, 15 min) at the start {load_text(load_before)}, at the end {load_text(load_after)}.",
         f"Python {platform.python_version()}; "
         + ", ".join(versions + services)
         + "; "
@@ -587,16 +750,41 @@ def machine_info(storages: list[str], services: list[str]) -> list[str]:
     ]
 
 
+def _upload_shape(destination: type[ObjectStoreDestination]) -> str:
+    """E.g. "8 MiB parts, up to 2 in flight": the destination's defaults, as the operator uses them."""
+    return (
+        f"{destination.default_part_size // MIB} MiB {destination.part_noun}s, up to "
+        f"{destination.default_parts_in_flight} in flight"
+    )
+
+
+PLUGINS_NOTE = (
+    "The operators' children load Airflow's plugins before the transfer (`get_hook_lineage_collector()`, "
+    "about a second once per process, whatever the file size), as a task process does the first time a "
+    "hook reports lineage; ours and the Airflow operators' hooks report it, the bare baselines do not."
+)
+
 CONTENDER_NOTES = {
-    "s3": "S3: ours is `LangdockUsageExportOperator.execute()` (export request, then streaming multipart "
-    "upload of 8 MiB parts, one at a time; the S3 client is created inside). HttpToS3Operator: `execute()` "
-    "(S3 client created inside). Bare boto3: `requests.get(stream=True)` + `upload_fileobj(response.raw)`, "
-    "default TransferConfig, client built before the transfer.",
+    "s3": "S3: ours is `LangdockUsageExportOperator.execute()` (export request, then a streaming multipart "
+    f"upload, {_upload_shape(S3Destination)}; the S3 client is created inside). HttpToS3Operator: "
+    "`execute()` (S3 client created inside). Bare boto3: `requests.get(stream=True)` + "
+    "`upload_fileobj(response.raw)`, default TransferConfig (8 MiB parts, 10 threads), client built "
+    "before the transfer.",
+    "gcs": "GCS: ours is `LangdockUsageExportOperator.execute()` to `gs://` (export request, then a "
+    f"resumable upload of unknown size, {_upload_shape(GCSDestination)}, sent in order by one thread as "
+    "the download streams, finalised last; `GCSHook`'s client is created inside). HttpToGCSOperator: "
+    "`execute()` (`response.content`, then `GCSHook.upload(data=...)`; client created inside). Bare "
+    "`blob.upload_from_file`: `requests.get(stream=True)` + `upload_from_file(response.raw)` with "
+    "google-cloud-storage's defaults (a stream of unknown size goes up as a resumable upload in 100 MiB "
+    "chunks), anonymous client built before the transfer; the same with ours' chunk size "
+    f"(`chunk_size={GCSDestination.default_part_size // MIB} MiB`) shows what the chunk size alone costs "
+    "on the emulator. All reach the emulator through `STORAGE_EMULATOR_HOST`.",
     "azure": "Azure: ours is `LangdockUsageExportOperator.execute()` to `wasb://` (export request, then "
-    "8 MiB blocks staged one at a time with `stage_block`, `commit_block_list` last; `WasbHook`'s "
-    "BlobServiceClient is created inside). Bare `BlobClient.upload_blob`: `requests.get(stream=True)` + "
-    "`upload_blob(response.raw)` with azure-storage-blob's defaults (a stream of unknown length goes in "
-    "4 MiB blocks, `max_concurrency=1`), client built before the transfer.",
+    f"blocks staged with `stage_block`, {_upload_shape(AzureBlobDestination)}, `commit_block_list` "
+    "last; `WasbHook`'s BlobServiceClient is created inside). Bare `BlobClient.upload_blob`: "
+    "`requests.get(stream=True)` + `upload_blob(response.raw)` with azure-storage-blob's defaults (a "
+    "stream of unknown length goes in 4 MiB blocks, `max_concurrency=1`), client built before the "
+    "transfer.",
 }
 
 
@@ -605,9 +793,10 @@ def render_table(storage: str, rows: list[Row], repeats: int) -> list[str]:
     baseline = STORAGES[storage].baseline
     wall_header = f"Wall s (median of {repeats}, range)" if repeats > 1 else "Wall s"
     lines = [
-        f"| Contender | Export | {wall_header} | MiB/s | RSS before MiB | Peak RSS MiB | Peak - before MiB "
-        f"| Peak - before vs ours | Peak - before vs {CONTENDERS[baseline]} | Landed |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---|",
+        f"| Contender | Export | {wall_header} | Wall vs {CONTENDERS[baseline]} | MiB/s "
+        "| RSS before MiB | Peak RSS MiB | Peak - before MiB | Peak - before vs ours "
+        f"| Peak - before vs {CONTENDERS[baseline]} | Landed |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|",
     ]
     by_size: dict[int, dict[str, Row]] = {}
     for row in rows:
@@ -622,6 +811,7 @@ def render_table(storage: str, rows: list[Row], repeats: int) -> list[str]:
             landed = f"{worst.landed_bytes:,} B, SHA-256 ok" if row.verified else f"WRONG: {row.note}"
             lines.append(
                 f"| {CONTENDERS[row.contender]} | {human_size(size)} | {wall} "
+                f"| {wall_ratio(row, by_size[size].get(baseline))} "
                 f"| {size / MIB / row.wall_seconds:.0f} | {worst.rss_before_kib / KIB:.0f} "
                 f"| {worst.peak_rss_kib / KIB:.0f} | {row.delta_mib:.1f} "
                 f"| {ratio(row.delta_mib, by_size[size].get('ours'))} "
@@ -644,18 +834,97 @@ def render_table(storage: str, rows: list[Row], repeats: int) -> list[str]:
     return lines
 
 
+def holds(ok: bool) -> str:
+    """The Holds cell."""
+    return "yes" if ok else "**no**"
+
+
+def render_targets(rows: list[Row], parse: parse_cost.ParseCost | None) -> list[str]:
+    """The targets table: each target, what this run measured, and whether it holds."""
+    lines = ["| Target | Measured | Holds |", "|---|---|---|"]
+    size_text = human_size(TARGET_SIZE).replace(".00 ", " ")  # "1 GiB"
+    notes = []
+    for storage in TARGET_STORAGES:
+        mine = [row for row in rows if row.storage == storage]
+        baseline = STORAGES[storage].baseline
+        short = STORAGES[storage].short
+        wall_target = (
+            f"{short} {size_text}: ours' median wall time at most {TARGET_WALL_RATIO:.1f}x "
+            f"{CONTENDERS[baseline]}'s"
+        )
+        memory_target = (
+            f"{short} {size_text}: ours' peak RSS above RSS before at most {TARGET_DELTA_MIB:g} MiB"
+        )
+        largest = max((row.export.size for row in mine), default=None)
+        at_size = {row.contender: row for row in mine if row.export.size == largest}
+        if "ours" not in at_size:
+            lines += [f"| {wall_target} | not run | - |", f"| {memory_target} | not run | - |"]
+            continue
+        assert largest is not None
+        ours = at_size["ours"]
+        if abs(largest - TARGET_SIZE) > TARGET_SIZE // 100:
+            notes.append(storage)
+        where = f"at {human_size(largest)}: "
+        reference = at_size.get(baseline)
+        if reference is None:
+            lines.append(f"| {wall_target} | {where}{CONTENDERS[baseline]} not run | - |")
+        else:
+            wall = ours.wall_seconds / reference.wall_seconds
+            lines.append(
+                f"| {wall_target} | {where}{ours.wall_seconds:.1f} s vs {reference.wall_seconds:.1f} s, "
+                f"{wall:.2f}x | {holds(wall <= TARGET_WALL_RATIO)} |"
+            )
+        memory_ok = ours.delta_mib <= TARGET_DELTA_MIB
+        lines.append(f"| {memory_target} | {where}{ours.delta_mib:.1f} MiB | {holds(memory_ok)} |")
+    if parse is not None:
+        for target, measured, ok, remark in parse_cost.target_rows(parse):
+            lines.append(f"| {target} | {measured} | {holds(ok)}{f' ({remark})' if remark else ''} |")
+    else:
+        lines.append("| Parse cost | not run | - |")
+    if notes:
+        lines += [
+            "",
+            f"The transfer targets are set at {size_text}; this run's largest export is "
+            "another size, so those rows only indicate where ours stands.",
+        ]
+    return lines
+
+
 def render(
-    rows: list[Row], budget_mib: float, started: datetime, bytes_per_row: float, services: list[str]
+    rows: list[Row],
+    budget_mib: float,
+    started: datetime,
+    bytes_per_row: float,
+    services: list[str],
+    parse: parse_cost.ParseCost | None,
+    load_before: tuple[float, float, float] | None,
+    load_after: tuple[float, float, float] | None,
+    *,
+    warm_up: bool,
+    warm_up_problems: list[str],
 ) -> str:
-    """The Markdown report: a table per storage, the verdict, how it was measured and the machine."""
-    repeats = max(len(row.runs) for row in rows)
-    storages = [storage for storage in STORAGES if any(row.storage == storage for row in rows)]
+    """The Markdown report: a table per storage, the parse cost, the targets, how it was measured and the
+    machine."""
     lines: list[str] = []
+    storages = [storage for storage in STORAGES if any(row.storage == storage for row in rows)]
+    repeats = max((len(row.runs) for row in rows), default=0)
     for storage in storages:
         if lines:
             lines.append("")
         lines += [f"**{STORAGES[storage].title}**", ""]
         lines += render_table(storage, [row for row in rows if row.storage == storage], repeats)
+    if parse is not None:
+        if lines:
+            lines.append("")
+        lines += [
+            f"**Parse cost: `import {parse.baseline_import}` without and with our operator and sensor**",
+            "",
+        ]
+        lines += parse_cost.render(parse)
+    if warm_up_problems:
+        lines += ["", "Warm-up round WRONG: " + "; ".join(warm_up_problems) + "."]
+    lines += ["", "**Targets**", ""]
+    lines += render_targets(rows, parse)
     lines.append("")
     ours = [row for row in rows if row.contender == "ours"]
     if ours:
@@ -667,25 +936,42 @@ def render(
         if budget_mib > 0:
             verdict = "within" if all(row.delta_mib <= budget_mib for row in ours) else "OVER"
             lines.append(f"Budget: {budget_mib:g} MiB above RSS before the transfer: {verdict}.")
+        lines.append("")
     methods = sorted({run.rss_method for row in rows for run in row.runs})
     method_text = {
         "VmHWM": "VmHWM from /proc/self/status, reset to the current RSS just before the transfer "
         "by writing 5 to /proc/self/clear_refs",
         "sampled": "the maximum of VmRSS sampled every 10 ms (VmHWM could not be reset)",
     }
-    servers = " and ".join(STORAGES[storage].title for storage in storages)
-    lines += [
-        "",
-        f"- Run {started:%Y-%m-%d %H:%M} UTC: {DATA_TYPE} exports of the Langdock simulator "
-        f"(~{bytes_per_row:.0f} bytes per row) to {servers}, each server in its own process, every "
-        f"transfer in a fresh process, {repeats} transfer{'s' if repeats > 1 else ''} per contender, "
-        "storage and size" + (", interleaved in rotating order." if repeats > 1 else "."),
-        "- RSS before: VmRSS after imports and object construction. "
-        f"Peak RSS: {'; '.join(method_text[method] for method in methods)}. "
-        "The memory columns come from the run with the largest peak - before.",
-        *(f"- {CONTENDER_NOTES[storage]}" for storage in storages),
-        *(f"- {line}" for line in machine_info(storages, services)),
-    ]
+    notes = []
+    if rows:
+        servers = " and ".join(STORAGES[storage].title for storage in storages)
+        notes += [
+            f"Run {started:%Y-%m-%d %H:%M} UTC: {DATA_TYPE} exports of the Langdock simulator "
+            f"(~{bytes_per_row:.0f} bytes per row) to {servers}, each server in its own process, every "
+            f"transfer in a fresh process, {repeats} transfer{'s' if repeats > 1 else ''} per contender, "
+            "storage and size"
+            + (", interleaved in rotating order" if repeats > 1 else "")
+            + (
+                ", after an unmeasured warm-up round (every contender moves a small export once)."
+                if warm_up
+                else " (no warm-up round)."
+            )
+            + " The children keep their bytecode caches in the run's temporary directory "
+            "(`PYTHONPYCACHEPREFIX`), written as they import.",
+            "RSS before: VmRSS after imports and object construction. "
+            f"Peak RSS: {'; '.join(method_text[method] for method in methods)}. "
+            "The memory columns come from the run with the largest peak - before; the wall-time ratio "
+            "is that of the medians.",
+            *(CONTENDER_NOTES[storage] for storage in storages),
+            PLUGINS_NOTE,
+        ]
+    else:
+        notes.append(f"Run {started:%Y-%m-%d %H:%M} UTC: no transfers.")
+    if parse is not None:
+        notes.append(parse_cost.describe(parse))
+    notes += machine_info(storages, services, load_before, load_after)
+    lines += [f"- {note}" for note in notes]
     return "\n".join(lines) + "\n"
 
 
@@ -700,11 +986,17 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--sizes", default=None, help=f"comma-separated export sizes (default {DEFAULT_SIZES})"
     )
-    parser.add_argument("--quick", action="store_true", help=f"smoke run: sizes {QUICK_SIZES}")
+    parser.add_argument(
+        "--quick",
+        action="store_true",
+        help=f"smoke run: size {QUICK_SIZES}, one transfer per contender, {parse_cost.QUICK_RUNS} parse-cost "
+        "run(s) per program, no warm-up runs",
+    )
     parser.add_argument(
         "--storage",
         default=None,
-        help=f"comma-separated subset of {','.join(STORAGES)} (default: every one this machine can start)",
+        help=f"comma-separated subset of {','.join(STORAGES)}, or none for the parse cost alone "
+        "(default: every one this machine can start)",
     )
     parser.add_argument(
         "--contenders",
@@ -718,6 +1010,13 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         help=f"transfers per contender and size (default {DEFAULT_REPEAT}, with --quick 1); "
         "the table shows the median wall time and the largest peak",
+    )
+    parser.add_argument(
+        "--parse-runs",
+        type=int,
+        default=None,
+        help=f"parse-cost runs per program (default {parse_cost.DEFAULT_RUNS}, with --quick "
+        f"{parse_cost.QUICK_RUNS}); 0 leaves the parse cost out",
     )
     parser.add_argument(
         "--budget-mib",
@@ -738,18 +1037,23 @@ def build_parser() -> argparse.ArgumentParser:
 def choose_storages(parser: argparse.ArgumentParser, requested: str | None) -> list[str]:
     """The storages to run: those named (each must be able to start), or every one that can."""
     if requested is None:
-        storages = list(STORAGES)
-        reason = azure_unavailable()
-        if reason is not None:
-            print(f"Leaving out Azure: {reason}")
-            storages.remove("azure")
+        storages = []
+        for storage in STORAGES:
+            reason = UNAVAILABLE[storage]()
+            if reason is None:
+                storages.append(storage)
+            else:
+                print(f"Leaving out {STORAGES[storage].short}: {reason}")
         return storages
+    if requested.strip() == "none":
+        return []
     storages = [name.strip() for name in requested.split(",") if name.strip()]
     unknown = sorted(set(storages) - set(STORAGES))
     if unknown or not storages:
-        parser.error(f"unknown storages {unknown}; choose from {', '.join(STORAGES)}")
-    if "azure" in storages and (reason := azure_unavailable()) is not None:
-        parser.error(f"--storage azure cannot run: {reason}")
+        parser.error(f"unknown storages {unknown}; choose from {', '.join(STORAGES)}, or none")
+    for storage in storages:
+        if (reason := UNAVAILABLE[storage]()) is not None:
+            parser.error(f"--storage {storage} cannot run: {reason}")
     return [storage for storage in STORAGES if storage in storages]
 
 
@@ -778,74 +1082,147 @@ def main(argv: list[str] | None = None) -> int:
         for contender in STORAGES[storage].contenders
         if contender in contenders
     ]
-    if not pairs:
+    parse_runs: int = (
+        args.parse_runs
+        if args.parse_runs is not None
+        else (parse_cost.QUICK_RUNS if args.quick else parse_cost.DEFAULT_RUNS)
+    )
+    if parse_runs < 0:
+        parser.error("--parse-runs must be 0 or more")
+    if storages and not pairs:
         parser.error(f"none of the contenders {', '.join(contenders)} runs on {', '.join(storages)}")
+    if not pairs and parse_runs == 0:
+        parser.error("nothing to run: no storage and --parse-runs 0")
     output: Path = args.output or (QUICK_OUTPUT if args.quick else DEFAULT_OUTPUT)
     repeats: int = args.repeat or (1 if args.quick else DEFAULT_REPEAT)
     if repeats < 1:
         parser.error("--repeat must be at least 1")
     started = datetime.now(UTC)
+    load_before = parse_cost.load_average()
     # Loopback only, even if the environment configures a proxy.
     os.environ["NO_PROXY"] = os.environ["no_proxy"] = f"{LOOPBACK},localhost"
 
     work_dir = Path(tempfile.mkdtemp(prefix="langdock-benchmark-"))
     rows: list[Row] = []
     services: list[str] = []
+    warm_up_problems: list[str] = []
+    per_row = 0.0
     try:
-        with contextlib.ExitStack() as stack:
-            simulator = stack.enter_context(
-                LangdockSimulator(api_key=API_KEY, url_ttl=URL_TTL_SECONDS, reuse_exports=True)
+        if pairs:
+            rows, per_row = run_transfers(
+                pairs,
+                sizes,
+                repeats,
+                work_dir,
+                warm_up=not args.quick,
+                services=services,
+                warm_up_problems=warm_up_problems,
             )
-            s3_endpoint = azurite = None
-            if any(storage == "s3" for storage, _ in pairs):
-                s3_endpoint = stack.enter_context(moto_server(work_dir / "moto.log"))
-            if any(storage == "azure" for storage, _ in pairs):
-                program = azurite_program()
-                services.append(azurite_version(program))
-                azurite = stack.enter_context(Azurite(program=program))
-            env = environment(simulator, s3_endpoint, azurite, work_dir / "airflow-home")
-            os.environ.update({name: env[name] for name in env if name.startswith("AWS_")})
-            targets: dict[str, Target] = {}
-            if s3_endpoint is not None:
-                targets["s3"] = S3Target(s3_endpoint)
-            if azurite is not None:
-                targets["azure"] = AzureTarget(azurite)
-            per_row = bytes_per_row(simulator)
-            row_counts = [max(1, round(size / per_row)) for size in sizes]
-            simulator.row_cap = max(row_counts)
-            for index, (size, rows_wanted) in enumerate(zip(sizes, row_counts, strict=True)):
-                label = size_label(size)
-                export = export_once(simulator, rows_wanted, day=index + 2)
-                print(f"{label}: {rows_wanted:,} rows, {export.size:,} bytes ({human_size(export.size)})")
-                runs: dict[tuple[str, str], list[Run]] = {pair: [] for pair in pairs}
-                for repeat in range(repeats):  # interleaved and rotated, so drift hits all alike
-                    shift = repeat % len(pairs)
-                    for storage, contender in pairs[shift:] + pairs[:shift]:
-                        simulator.row_count = export.rows  # so ours' export request gets the same file
-                        name = f"{label}-run{repeat + 1}"
-                        runs[storage, contender].append(
-                            run_contender(storage, contender, export, name, targets[storage], env, work_dir)
-                        )
-                rows += [
-                    Row(storage, contender, export, tuple(runs[storage, contender]))
-                    for storage, contender in pairs
-                ]
+        parse = None
+        if parse_runs > 0:  # after the storage servers stopped; sharing the children's bytecode cache
+            plural = "s" if parse_runs > 1 else ""
+            print(f"Parse cost: {parse_runs} run{plural} each, with and without our imports")
+            parse = parse_cost.measure(parse_runs, warm_up=not args.quick, pycache=work_dir / "pycache")
     finally:
         shutil.rmtree(work_dir, ignore_errors=True)
 
-    report = render(rows, args.budget_mib, started, per_row, services)
+    report = render(
+        rows,
+        args.budget_mib,
+        started,
+        per_row,
+        services,
+        parse,
+        load_before,
+        parse_cost.load_average(),
+        warm_up=bool(pairs) and not args.quick,
+        warm_up_problems=warm_up_problems,
+    )
     print()
     print(report)
     output.parent.mkdir(parents=True, exist_ok=True)
     output.write_text(report)
     print(f"Written to {output}")
-    if not all(row.verified for row in rows):
+    if warm_up_problems or not all(row.verified for row in rows):
         return EXIT_FAILED
     if args.budget_mib > 0 and any(
         row.delta_mib > args.budget_mib for row in rows if row.contender == "ours"
     ):
         return EXIT_OVER_BUDGET
     return 0
+
+
+def run_transfers(
+    pairs: list[tuple[str, str]],
+    sizes: list[int],
+    repeats: int,
+    work_dir: Path,
+    *,
+    warm_up: bool,
+    services: list[str],
+    warm_up_problems: list[str],
+) -> tuple[list[Row], float]:
+    """Start the simulator and the storage servers, run every pair at every size; return the rows and the
+    export's bytes per row. With ``warm_up``, every pair first moves a small export once, unmeasured.
+    Appends the storage servers' versions to ``services`` and what went wrong in the warm-up to
+    ``warm_up_problems``."""
+    rows: list[Row] = []
+    needed = {storage for storage, _ in pairs}
+    with contextlib.ExitStack() as stack, ThreadPoolExecutor(max_workers=1) as background:
+        simulator = stack.enter_context(
+            LangdockSimulator(api_key=API_KEY, url_ttl=URL_TTL_SECONDS, reuse_exports=True)
+        )
+        s3_endpoint = gcs_endpoint = azurite = None
+        if "azure" in needed:
+            program = azurite_program()
+            version = background.submit(azurite_version, program)  # while the servers start
+        if "s3" in needed:
+            s3_endpoint = stack.enter_context(moto_server(work_dir / "moto.log"))
+        if "gcs" in needed:
+            gcs_endpoint = stack.enter_context(gcs_emulator(work_dir / "gcs-emulator.log"))
+        if "azure" in needed:
+            azurite = stack.enter_context(Azurite(program=program))
+            services.append(version.result())
+        env = environment(simulator, s3_endpoint, gcs_endpoint, azurite, work_dir)
+        os.environ.update(
+            {name: env[name] for name in env if name.startswith("AWS_") or name == "STORAGE_EMULATOR_HOST"}
+        )
+        targets: dict[str, Target] = {}
+        if s3_endpoint is not None:
+            targets["s3"] = S3Target(s3_endpoint)
+        if gcs_endpoint is not None:
+            targets["gcs"] = GCSTarget(gcs_endpoint)
+        if azurite is not None:
+            targets["azure"] = AzureTarget(azurite)
+        sample = sample_export(simulator)
+        per_row = sample.size / sample.rows
+        row_counts = [max(1, round(size / per_row)) for size in sizes]
+        simulator.row_cap = max(*row_counts, sample.rows)
+        if warm_up:  # fills the bytecode cache; checked like the others, not measured
+            print(f"Warm-up: every contender moves {sample.rows:,} rows ({human_size(sample.size)}) once")
+            for storage, contender in pairs:
+                simulator.row_count = sample.rows
+                run = run_contender(storage, contender, sample, "warm-up", targets[storage], env, work_dir)
+                if run.problems:
+                    warm_up_problems.append(f"{storage} {contender}: {'; '.join(run.problems)}")
+        for index, (size, rows_wanted) in enumerate(zip(sizes, row_counts, strict=True)):
+            label = size_label(size)
+            export = export_once(simulator, rows_wanted, day=index + 2)
+            print(f"{label}: {rows_wanted:,} rows, {export.size:,} bytes ({human_size(export.size)})")
+            runs: dict[tuple[str, str], list[Run]] = {pair: [] for pair in pairs}
+            for repeat in range(repeats):  # interleaved and rotated, so drift hits all alike
+                shift = repeat % len(pairs)
+                for storage, contender in pairs[shift:] + pairs[:shift]:
+                    simulator.row_count = export.rows  # so ours' export request gets the same file
+                    name = f"{label}-run{repeat + 1}"
+                    runs[storage, contender].append(
+                        run_contender(storage, contender, export, name, targets[storage], env, work_dir)
+                    )
+            rows += [
+                Row(storage, contender, export, tuple(runs[storage, contender]))
+                for storage, contender in pairs
+            ]
+    return rows, per_row
 
 
 if __name__ == "__main__":

@@ -650,7 +650,10 @@ def test_s3_storage_error_on_a_later_part_aborts_the_upload(
         return client
 
     monkeypatch.setattr(S3Hook, "get_conn", get_conn_with_fault)
-    destination = S3Destination(s3_bucket, "users.csv", conn_id=aws_conn, part_size=S3_PART)
+    # One part in flight: part 4 waits for part 3's slot, so nothing after the failing part is sent.
+    destination = S3Destination(
+        s3_bucket, "users.csv", conn_id=aws_conn, part_size=S3_PART, parts_in_flight=1
+    )
     with pytest.raises(ClientError) as raised:
         destination.write(chunked(payload(5 * S3_PART), MIB))
     assert raised.value.response["Error"]["Code"] == "InvalidArgument"
@@ -662,7 +665,10 @@ def test_s3_storage_error_on_a_later_part_aborts_the_upload(
 def test_s3_memory_stays_flat(s3_client: Any, s3_bucket: str, aws_conn: str) -> None:
     peak = measure_transfer_peak(f"s3://{s3_bucket}/big.csv", aws_conn, DEFAULT_PART_SIZE)
     assert s3_client.head_object(Bucket=s3_bucket, Key="big.csv")["ContentLength"] == 64 * MIB
-    assert peak < 3 * DEFAULT_PART_SIZE, f"peak {peak / MIB:.1f} MiB"
+    # the parts in flight, the one being read and the one being joined
+    assert peak < (S3Destination.default_parts_in_flight + 2) * DEFAULT_PART_SIZE, (
+        f"peak {peak / MIB:.1f} MiB"
+    )
 
 
 # --- GCS -----------------------------------------------------------------------------------------------
@@ -708,7 +714,8 @@ def test_gcs_source_failure_cancels_without_finalising(
     # The session was cancelled at its own URL (the emulator answers 501, real GCS 499).
     requests = [record.getMessage() for record in caplog.records if "HTTP/1.1" in record.getMessage()]
     uploads = [line for line in requests if "upload_id=" in line]
-    assert [line.split()[0] for line in uploads] == ['"PUT'] * 3 + ['"DELETE']
+    # chunks 1 and 2 were sent before chunk 3 was queued; chunk 3 is dropped unless it was on its way
+    assert [line.split()[0] for line in uploads] in (['"PUT'] * n + ['"DELETE'] for n in (2, 3))
 
 
 def test_gcs_storage_error_on_a_later_chunk_leaves_nothing(
@@ -781,4 +788,6 @@ def test_gcs_writer_never_finalises_without_commit(gcs_client: Any, gcs_bucket: 
 def test_gcs_memory_stays_flat(gcs_client: Any, gcs_bucket: str, gcp_conn: str) -> None:
     peak = measure_transfer_peak(f"gs://{gcs_bucket}/big.csv", gcp_conn, DEFAULT_PART_SIZE)
     assert gcs_client.bucket(gcs_bucket).get_blob("big.csv").size == 64 * MIB
-    assert peak < 3 * DEFAULT_PART_SIZE, f"peak {peak / MIB:.1f} MiB"
+    assert peak < (GCSDestination.default_parts_in_flight + 2) * DEFAULT_PART_SIZE, (
+        f"peak {peak / MIB:.1f} MiB"
+    )

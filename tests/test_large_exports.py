@@ -12,7 +12,6 @@ import pytest
 
 from airflow_provider_langdock import transfer
 from airflow_provider_langdock.csvstream import CsvRecordCounter
-from airflow_provider_langdock.operators import usage_export
 from airflow_provider_langdock.testing import LangdockSimulator
 
 from .conftest import DagRunner
@@ -51,7 +50,7 @@ def test_350000_rows_above_a_100000_cap_land_as_one_csv_in_flat_memory(
             peaks.append(tracemalloc.get_traced_memory()[1])
             tracemalloc.stop()
 
-    monkeypatch.setattr(usage_export, "land_plan", measured_land_plan)
+    monkeypatch.setattr(transfer, "land_plan", measured_land_plan)
     start, end = DAY0, DAY0 + timedelta(days=100)
 
     state, recorded = run_export(dag_runner, start, end, "model")

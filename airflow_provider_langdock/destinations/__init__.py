@@ -15,12 +15,16 @@ import pkgutil
 from functools import cache
 from typing import TYPE_CHECKING
 
+from airflow_provider_langdock.destinations._object_store import ObjectStoreDestination
 from airflow_provider_langdock.destinations.base import (
     DEFAULT_CONTENT_TYPE,
     DEFAULT_PART_SIZE,
+    DEFAULT_PARTS_IN_FLIGHT,
+    MAX_PARTS_IN_FLIGHT,
     Destination,
     DestinationType,
     InvalidDestinationURI,
+    check_parts_in_flight,
     refuse_control_characters,
 )
 from airflow_provider_langdock.destinations.gcs import DEFAULT_GCP_CONN_ID, GCSDestination
@@ -34,11 +38,14 @@ __all__ = [
     "DEFAULT_AWS_CONN_ID",
     "DEFAULT_CONTENT_TYPE",
     "DEFAULT_GCP_CONN_ID",
+    "DEFAULT_PARTS_IN_FLIGHT",
     "DEFAULT_PART_SIZE",
+    "MAX_PARTS_IN_FLIGHT",
     "Destination",
     "DestinationType",
     "GCSDestination",
     "LocalDestination",
+    "ObjectStoreDestination",
     "S3Destination",
     "allowed_forms",
     "destination_for",
@@ -71,17 +78,25 @@ def allowed_forms() -> str:
     return ", ".join(forms[:-1]) + " or " + forms[-1]
 
 
-def destination_for(uri: str, conn_id: str | None = None, *, part_size: int | None = None) -> Destination:
+def destination_for(
+    uri: str, conn_id: str | None = None, *, part_size: int | None = None, parts_in_flight: int | None = None
+) -> Destination:
     """Return the destination for ``uri``; see :func:`destinations_table` for the forms.
 
     :param uri: a destination URI such as ``s3://bucket/key``, or an absolute local path.
     :param conn_id: Airflow connection for the storage; by default the type's own (``aws_default``
         for S3, and so on: see :func:`destinations_table`). Unused for local paths.
-    :param part_size: bytes per part, block or chunk (the store's limits apply); default 8 MiB.
-        Memory use is a small multiple of it. Unused for local paths.
+    :param part_size: bytes per part, block or chunk (the store's limits apply); by default the
+        store's own (8 MiB for S3 and Azure, 24 MiB for GCS). Unused for local paths.
+    :param parts_in_flight: parts queued or being uploaded at once while the download goes on, 1 to
+        :data:`MAX_PARTS_IN_FLIGHT`; by default the store's own. Memory use is about
+        ``(parts_in_flight + 1) * part_size``. Unused for local paths.
     :raises LangdockInputError: (a ``ValueError``) naming ``destination`` when ``uri`` is none of the
         allowed forms or contains a control character (also percent-encoded in a ``file://`` URI).
+    :raises ValueError: naming ``part_size`` or ``parts_in_flight`` when it is out of range.
     """
+    if parts_in_flight is not None:
+        check_parts_in_flight(parts_in_flight)
     if not isinstance(uri, str) or not uri.strip():
         raise _invalid(uri, "it is empty")
     try:
@@ -89,9 +104,12 @@ def destination_for(uri: str, conn_id: str | None = None, *, part_size: int | No
         scheme, separator, rest = uri.partition("://")
         scheme = scheme.lower() if separator else ""
         kind = _type_for(scheme)
-        return kind.parse(scheme, rest if separator else uri, conn_id or None, part_size)
+        destination = kind.parse(scheme, rest if separator else uri, conn_id or None, part_size)
     except InvalidDestinationURI as error:
         raise _invalid(uri, str(error)) from None
+    if parts_in_flight is not None and isinstance(destination, ObjectStoreDestination):
+        destination.parts_in_flight = parts_in_flight
+    return destination
 
 
 def _type_for(scheme: str) -> DestinationType:

@@ -17,7 +17,6 @@ from typing import Any
 
 from airflow_provider_langdock.destinations._object_store import ObjectStoreDestination, Upload
 from airflow_provider_langdock.destinations.base import (
-    DEFAULT_PART_SIZE,
     MIB,
     DestinationType,
     InvalidDestinationURI,
@@ -45,10 +44,11 @@ class AzureBlobDestination(ObjectStoreDestination):
     """Write a block blob with the ``BlobServiceClient`` of ``WasbHook(wasb_conn_id=conn_id)``.
 
     An export smaller than one block is sent with a single Put Blob. Anything larger is staged block
-    by block (``stage_block``, ``part_size`` bytes each, under block ids unique to this write) while
-    the download streams, and ``commit_block_list`` makes the blob appear, complete, last. On failure
-    nothing is committed: an existing blob keeps its content, and the staged blocks, which belong to no
-    blob, are discarded by Azure after seven days (uncommitted blocks cannot be deleted one by one).
+    by block (``stage_block``, ``part_size`` bytes each, under block ids unique to this write, up to
+    ``parts_in_flight`` at once) while the download streams, and ``commit_block_list`` makes the blob
+    appear, complete, last. On failure nothing is committed: an existing blob keeps its content, and
+    the staged blocks, which belong to no blob, are discarded by Azure after seven days (uncommitted
+    blocks cannot be deleted one by one).
 
     :param scheme: the URI's scheme (``wasb``, ``wasbs``, ``abfs`` or ``abfss``).
     :param account_host: ``<account>.blob.core.windows.net`` (or ``.dfs.``) when the URI names the
@@ -58,6 +58,7 @@ class AzureBlobDestination(ObjectStoreDestination):
     scheme = "wasb"
     default_conn_id = DEFAULT_WASB_CONN_ID
     part_noun = "block"
+    max_parts = AZURE_MAX_BLOCKS
 
     def __init__(
         self,
@@ -65,11 +66,14 @@ class AzureBlobDestination(ObjectStoreDestination):
         blob: str,
         *,
         conn_id: str | None = None,
-        part_size: int = DEFAULT_PART_SIZE,
+        part_size: int | None = None,
+        parts_in_flight: int | None = None,
         scheme: str = "wasb",
         account_host: str | None = None,
     ) -> None:
-        super().__init__(container, blob, conn_id=conn_id, part_size=part_size)
+        super().__init__(
+            container, blob, conn_id=conn_id, part_size=part_size, parts_in_flight=parts_in_flight
+        )
         self.uri_scheme = scheme
         self.account: str | None = None
         self.endpoint_suffix = _DEFAULT_ENDPOINT_SUFFIX
@@ -100,9 +104,10 @@ class AzureBlobDestination(ObjectStoreDestination):
             )
         if len(key) > _MAX_BLOB_NAME:
             raise InvalidDestinationURI(f"the blob path is longer than {_MAX_BLOB_NAME} characters")
-        size = DEFAULT_PART_SIZE if part_size is None else part_size
         account_host = host if at else None
-        return cls(container, key, conn_id=conn_id, part_size=size, scheme=scheme, account_host=account_host)
+        return cls(
+            container, key, conn_id=conn_id, part_size=part_size, scheme=scheme, account_host=account_host
+        )
 
     @classmethod
     def check_part_size(cls, part_size: int) -> None:
@@ -160,7 +165,10 @@ class AzureBlobDestination(ObjectStoreDestination):
 
 
 class _BlockUpload:
-    """One block blob written as staged blocks and a final block list."""
+    """One block blob: staged blocks and a final block list, or one Put Blob when small.
+
+    ``send`` runs in several uploader threads at once; a ``BlobClient`` is thread-safe.
+    """
 
     def __init__(self, blob_client: Any, uri: str, content_type: str) -> None:
         from azure.storage.blob import ContentSettings
@@ -170,16 +178,17 @@ class _BlockUpload:
         self.content_settings = ContentSettings(content_type=content_type)
         # Ids of one blob must have one length; a fresh token keeps a concurrent write's blocks apart.
         self.token = uuid.uuid4().hex
-        self.block_ids: list[str] = []
 
-    def send(self, part: bytes) -> None:
+    def begin(self) -> None:
+        """Nothing to open: staged blocks need no session."""
+
+    def send(self, number: int, part: bytes) -> str:
+        """``stage_block`` under the id of block ``number``; returns the id."""
         from azure.core.exceptions import HttpResponseError
 
-        if len(self.block_ids) >= AZURE_MAX_BLOCKS:
-            raise ValueError(f"the blob would need more than {AZURE_MAX_BLOCKS} blocks; raise part_size")
         # 48 characters, the length the Azure SDK's own chunked uploads use: blocks staged for one blob
         # name must all have one id length, so a write after a failed one (ours or the SDK's) works.
-        block_id = f"{self.token}-{len(self.block_ids):015d}"
+        block_id = f"{self.token}-{number - 1:015d}"
         try:
             self.blob_client.stage_block(block_id=block_id, data=part, length=len(part))
         except HttpResponseError as error:
@@ -191,22 +200,22 @@ class _BlockUpload:
                 f"{self.uri} is an append or page blob; exports are block blobs and cannot be "
                 "staged over it. Delete it or choose another path."
             ) from None
-        self.block_ids.append(block_id)
+        return block_id
 
-    def finish(self, rest: bytes) -> int:
-        if not self.block_ids:
-            self.blob_client.upload_blob(rest, overwrite=True, content_settings=self.content_settings)
-            return 1
-        if rest:
-            self.send(rest)
-        self.blob_client.commit_block_list(self.block_ids, content_settings=self.content_settings)
-        return len(self.block_ids)
+    def complete(self, receipts: list[str]) -> None:
+        """``commit_block_list`` with the block ids in order: the blob appears."""
+        self.blob_client.commit_block_list(receipts, content_settings=self.content_settings)
 
-    def abort(self, error: BaseException) -> str:
-        if not self.block_ids:
+    def put(self, data: bytes) -> None:
+        """One Put Blob for an export smaller than one block."""
+        self.blob_client.upload_blob(data, overwrite=True, content_settings=self.content_settings)
+
+    def abort(self, error: BaseException, parts_sent: int) -> str:
+        """Nothing to send: uncommitted blocks belong to no blob."""
+        if not parts_sent:
             return "nothing was stored"
         return (
-            f"nothing was committed; the {len(self.block_ids)} staged block(s) belong to no blob and "
+            f"nothing was committed; the {parts_sent} staged block(s) belong to no blob and "
             "Azure discards them after seven days"
         )
 

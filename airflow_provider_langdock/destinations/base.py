@@ -19,6 +19,11 @@ DEFAULT_CONTENT_TYPE = "text/csv"
 MIB = 1024 * 1024
 DEFAULT_PART_SIZE = 8 * MIB
 """Bytes buffered before one part, block or chunk is sent; memory stays within a small multiple."""
+DEFAULT_PARTS_IN_FLIGHT = 4
+"""Parts queued or being sent at once while the download goes on, where a store sets no default of its
+own (Azure; S3 sends 3, GCS 1): with 8 MiB parts, about 40 MiB of memory."""
+MAX_PARTS_IN_FLIGHT = 10
+"""The most parts in flight: the HTTP clients of boto3 and azure-core keep 10 connections per host."""
 _CONTROL_CHARACTER = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 """C0 controls, DEL and C1 controls: never part of a sensible path, key or bucket name."""
 
@@ -26,10 +31,10 @@ _CONTROL_CHARACTER = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 class Destination(ABC):
     """Where an export is streamed to: one object or file, written atomically.
 
-    ``write`` consumes an iterator of byte chunks with memory bounded by the part size, never by the
-    size of the export. The target becomes visible only once every byte has been written; on any
-    exception (raised by the iterator or by the storage) nothing is left behind and the original
-    exception propagates.
+    ``write`` consumes an iterator of byte chunks with memory bounded by the part size and the parts in
+    flight, never by the size of the export. The target becomes visible only once every byte has been
+    written; on any exception (raised by the iterator or by the storage) nothing is left behind and the
+    original exception propagates.
     """
 
     uri: str
@@ -117,6 +122,18 @@ def refuse_control_characters(text: str, where: str = "") -> None:
     found = _CONTROL_CHARACTER.search(text)
     if found:
         raise InvalidDestinationURI(f"it contains the control character U+{ord(found.group()):04X}{where}")
+
+
+def check_parts_in_flight(parts_in_flight: int) -> None:
+    """Raise ``ValueError`` naming ``parts_in_flight`` unless it is an integer from 1 to the maximum."""
+    if (
+        not isinstance(parts_in_flight, int)
+        or isinstance(parts_in_flight, bool)
+        or not 1 <= parts_in_flight <= MAX_PARTS_IN_FLIGHT
+    ):
+        raise ValueError(
+            f"parts_in_flight must be an integer from 1 to {MAX_PARTS_IN_FLIGHT}, got {parts_in_flight!r}"
+        )
 
 
 def iter_byte_chunks(chunks: Iterable[bytes]) -> Iterator[bytes]:

@@ -6,26 +6,33 @@ from typing import Any
 from urllib.parse import quote
 
 from airflow_provider_langdock.destinations._object_store import ObjectStoreDestination, Upload
-from airflow_provider_langdock.destinations.base import DestinationType
+from airflow_provider_langdock.destinations.base import MIB, DestinationType
 
 DEFAULT_GCP_CONN_ID = "google_cloud_default"
 GCS_CHUNK_MULTIPLE = 256 * 1024
+GCS_DEFAULT_CHUNK_SIZE = 24 * MIB
 GCS_CONSOLE = "https://console.cloud.google.com/storage/browser/_details"
 
 
 class GCSDestination(ObjectStoreDestination):
     """Write to ``gs://bucket/object`` with the client of ``GCSHook(gcp_conn_id=conn_id)``.
 
-    The bytes go out as a resumable upload of unknown size in chunks of ``part_size`` bytes. GCS
-    creates the object only when the request carrying the total size arrives, and that request is
-    sent solely by ``CommitOnlyBlobWriter.commit`` once the iterator is exhausted. On any error the
-    writer is abandoned instead: the session is cancelled and never finalised, so no object appears.
+    The bytes go out as a resumable upload of unknown size in chunks of ``part_size`` bytes, sent one
+    after another by one uploader thread while the download goes on (up to ``parts_in_flight`` chunks
+    queued or in flight). GCS creates the object only when the request carrying the total size
+    arrives, and that request is sent solely by ``CommitOnlyBlobWriter.commit`` once the iterator is
+    exhausted. On any error the writer is abandoned instead: the session is cancelled and never
+    finalised, so no object appears.
     """
 
     scheme = "gs"
     default_conn_id = DEFAULT_GCP_CONN_ID
     part_noun = "chunk"
-    buffers_itself = True  # BlobWriter cuts the chunks
+    sequential_parts = True  # a resumable upload takes its chunks in order, one at a time
+    # Fewer, larger chunks: each chunk is one request, answered before the next may start. One chunk in
+    # flight while the reader fills the next keeps memory near 2 x 24 MiB.
+    default_part_size = GCS_DEFAULT_CHUNK_SIZE
+    default_parts_in_flight = 1
 
     @classmethod
     def check_part_size(cls, part_size: int) -> None:
@@ -54,7 +61,7 @@ class GCSDestination(ObjectStoreDestination):
         from airflow_provider_langdock.destinations._gcs_writer import CommitOnlyBlobWriter
 
         writer = CommitOnlyBlobWriter(self._blob(), chunk_size=self.part_size, content_type=content_type)
-        return _ResumableUpload(writer, self.part_size)
+        return _ResumableUpload(writer)
 
     def openlineage_naming(self) -> tuple[str, str]:
         """``("gs://<bucket>", object name)``."""
@@ -70,24 +77,29 @@ class GCSDestination(ObjectStoreDestination):
 
 
 class _ResumableUpload:
-    """Chunks go out through the writer; only ``finish`` sends the total size, which finalises."""
+    """Chunks go out through the writer, one after another; only ``complete``/``put`` finalise."""
 
-    def __init__(self, writer: Any, chunk_size: int) -> None:
+    def __init__(self, writer: Any) -> None:
         self.writer = writer
-        self.chunk_size = chunk_size
-        self.sent = 0
 
-    def send(self, part: bytes) -> None:
+    def begin(self) -> None:
+        """Nothing yet: the writer opens the session with its first chunk."""
+
+    def send(self, number: int, part: bytes) -> None:
+        """One full chunk (parts arrive in order from the single uploader thread)."""
         self.writer.write(part)
-        self.sent += len(part)
 
-    def finish(self, rest: bytes) -> int:
-        self.writer.write(rest)
-        self.sent += len(rest)
+    def complete(self, receipts: list[None]) -> None:
+        """The final request, carrying the total size: the object appears."""
         self.writer.commit()
-        return max(1, -(-self.sent // self.chunk_size))
 
-    def abort(self, error: BaseException) -> str:
+    def put(self, data: bytes) -> None:
+        """An export smaller than one chunk: the session and its final request."""
+        self.writer.write(data)
+        self.writer.commit()
+
+    def abort(self, error: BaseException, parts_sent: int) -> str:
+        """Cancel the session without finalising it."""
         self.writer.abandon()
         return "the resumable upload was abandoned, not finalised"
 

@@ -22,6 +22,10 @@ class LangdockBaseHook(BaseHook):
     :param max_retry_wait: cap in seconds of one backoff or ``Retry-After`` wait (overrides the extra).
     :param download_timeout: seconds one transfer of an export file may take in all (overrides the
         extra; default: ``timeout`` plus one second per 256 KiB of the file).
+    :param download_connections: connections one export file is downloaded over, 1 to 8 (overrides
+        the extra; see :class:`~airflow_provider_langdock.connection.RangePolicy`).
+    :param download_range_size: bytes per range when downloading over several connections
+        (overrides the extra).
     """
 
     conn_name_attr = "langdock_conn_id"
@@ -37,6 +41,8 @@ class LangdockBaseHook(BaseHook):
         max_attempts: int | None = None,
         max_retry_wait: float | None = None,
         download_timeout: float | None = None,
+        download_connections: int | None = None,
+        download_range_size: int | None = None,
     ) -> None:
         super().__init__()
         self.langdock_conn_id = langdock_conn_id
@@ -44,6 +50,8 @@ class LangdockBaseHook(BaseHook):
         self.max_attempts = max_attempts
         self.max_retry_wait = max_retry_wait
         self.download_timeout = download_timeout
+        self.download_connections = download_connections
+        self.download_range_size = download_range_size
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(langdock_conn_id={self.langdock_conn_id!r})"
@@ -63,6 +71,8 @@ class LangdockBaseHook(BaseHook):
             max_attempts=self.max_attempts,
             max_retry_wait=self.max_retry_wait,
             download_timeout=self.download_timeout,
+            download_connections=self.download_connections,
+            download_range_size=self.download_range_size,
         )
 
     def _log_request(self, request: ExportRequest) -> None:

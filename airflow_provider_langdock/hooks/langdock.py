@@ -40,12 +40,12 @@ from airflow_provider_langdock.exceptions import (
     LangdockServerError,
     LangdockTransientError,
 )
+from airflow_provider_langdock.hooks import DEFAULT_CHUNK_SIZE
 from airflow_provider_langdock.hooks.base import LangdockBaseHook
 from airflow_provider_langdock.planning import ExportPlan, ExportPlanner
 from airflow_provider_langdock.redaction import redact
 from airflow_provider_langdock.retries import RetryPolicy
 
-DEFAULT_CHUNK_SIZE = 1024 * 1024
 #: Redirects followed from a signed URL to the file (storage hosts use one at most).
 MAX_DOWNLOAD_REDIRECTS = 5
 _REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
@@ -91,7 +91,9 @@ class LangdockHook(LangdockBaseHook):
     The connection's password is the API key and its host the base URL (default
     ``https://api.langdock.com``; a dedicated deployment's ``https://<host>/api/public`` works as given).
     Extras: ``timeout``, ``verify``, ``proxies``, ``max_attempts``, ``max_retry_wait``,
-    ``download_timeout``. The parameters are :class:`LangdockBaseHook`'s.
+    ``download_timeout``, ``download_connections`` and ``download_range_size`` (see
+    :class:`~airflow_provider_langdock.connection.RangePolicy`). The parameters are
+    :class:`LangdockBaseHook`'s.
     """
 
     # -- connection -------------------------------------------------------------------------------
@@ -287,6 +289,8 @@ class LangdockHook(LangdockBaseHook):
         Opening is retried like API calls; a connection dropped mid-way is resumed (``Range``) within
         the same retry budget, and the yielded bytes are exactly the file's. A body that stays cut
         short raises :class:`LangdockDownloadError`. The URL's signature never reaches a log or an error.
+        With ``download_connections`` above 1, a large file comes in ranges over that many connections
+        (:class:`~airflow_provider_langdock.download.FileDownload`), still yielded in order.
         """
         yield from FileDownload(
             download_url,
@@ -294,23 +298,28 @@ class LangdockHook(LangdockBaseHook):
             retry=self.settings.retry,
             chunk_size=chunk_size,
             deadline=self.settings.transfer_deadline,
+            ranges=self.settings.ranges,
         )
 
-    def open_download(self, url: str, *, start: int = 0, if_range: str | None = None) -> requests.Response:
-        """GET a signed URL for streaming, from byte ``start`` (``Range``) when it is above 0.
+    def open_download(
+        self, url: str, *, start: int = 0, end: int | None = None, if_range: str | None = None
+    ) -> requests.Response:
+        """GET a signed URL for streaming, from byte ``start`` to byte ``end`` (inclusive; ``Range``).
 
-        No credentials go out, redirects included (at most ``MAX_DOWNLOAD_REDIRECTS``, http(s) only).
-        429, 5xx and network failures are retried like API calls; any other non-2xx answer raises
-        :class:`LangdockDownloadError` carrying the status (403 is what an expired URL answers).
+        Without ``end`` and with ``start`` 0 the whole file is asked for. ``if_range`` (an ETag or a
+        Last-Modified date) goes out with a ``Range`` only. No credentials go out, redirects included (at
+        most ``MAX_DOWNLOAD_REDIRECTS``, http(s) only). 429, 5xx and network failures are retried like
+        API calls; any other non-2xx answer raises :class:`LangdockDownloadError` carrying the status
+        (403 is what an expired URL answers).
         """
         safe_url = redact(url)
         what = f"download of {safe_url}"
-        headers = {"Range": f"bytes={start}-"} if start else {}
-        if start and if_range:
-            headers["If-Range"] = if_range
-        self.log.info(
-            "Downloading the export file from %s%s.", safe_url, f" from byte {start}" if start else ""
-        )
+        headers = _range_headers(start, end, if_range)
+        if end is None:
+            where = f" from byte {start}" if start else ""
+            self.log.info("Downloading the export file from %s%s.", safe_url, where)
+        else:  # one of many ranges of a file: the download logs them once
+            self.log.debug("Downloading bytes %d-%d of the export file from %s.", start, end, safe_url)
         try:
             for attempt in Retrying(**self.settings.retry.tenacity_kwargs(self.log, what)):
                 with attempt:
@@ -374,6 +383,18 @@ class LangdockHook(LangdockBaseHook):
         except Exception as error:  # e.g. the connection does not exist
             return False, f"{type(error).__name__}: {error}"
         return True, f"Connected to {base_url}: the API key is valid."
+
+
+def _range_headers(start: int, end: int | None, if_range: str | None) -> dict[str, str]:
+    """``Range`` (and ``If-Range``) headers for bytes ``start`` to ``end`` (None: to the file's end)."""
+    if end is not None and not 0 <= start <= end:
+        raise ValueError(f"not a byte range: {start}-{end}")
+    if not start and end is None:
+        return {}
+    headers = {"Range": f"bytes={start}-{'' if end is None else end}"}
+    if if_range:
+        headers["If-Range"] = if_range
+    return headers
 
 
 def _checked_download_scheme(url: str, what: str) -> str:

@@ -10,28 +10,25 @@ from typing import TYPE_CHECKING, Any
 from airflow.providers.common.compat.sdk import AirflowSkipException, BaseOperator, conf
 
 from airflow_provider_langdock.api import DateLike
-from airflow_provider_langdock.assets import emit_export_events
 from airflow_provider_langdock.connection_ui import DEFAULT_CONN_ID
 from airflow_provider_langdock.destinations import destination_for
+from airflow_provider_langdock.destinations.base import check_parts_in_flight
 from airflow_provider_langdock.exceptions import LangdockError, LangdockNoDataError
-from airflow_provider_langdock.hooks.langdock import DEFAULT_CHUNK_SIZE, LangdockHook
+from airflow_provider_langdock.hooks import DEFAULT_CHUNK_SIZE
 from airflow_provider_langdock.links import LangdockAnalyticsLink, LangdockDestinationLink
 from airflow_provider_langdock.params import check_literal_parameters, export_request_for_run, is_literal
-from airflow_provider_langdock.planning import ExportPlan
-from airflow_provider_langdock.transfer import land_plan
-from airflow_provider_langdock.triggers.usage_export import (
-    DEFAULT_RETRY_WINDOW,
-    LangdockUsageExportTrigger,
-    deadline_after,
-    plan_from_event,
-)
+from airflow_provider_langdock.retries import DEFAULT_RETRY_WINDOW
 from airflow_provider_langdock.validation import seconds, whole_number
 
+# Only what checks literal parameters loads when a DAG file is parsed (Airflow re-parses DAG files
+# all the time); the hook (requests), the transfer, the trigger and the asset events load in execute.
 if TYPE_CHECKING:
     from airflow.providers.common.compat.sdk import Context
     from airflow.providers.openlineage.extractors import OperatorLineage
 
     from airflow_provider_langdock.destinations.base import Destination
+    from airflow_provider_langdock.hooks.langdock import LangdockHook
+    from airflow_provider_langdock.planning import ExportPlan
 
 
 class LangdockUsageExportOperator(BaseOperator):
@@ -64,6 +61,11 @@ class LangdockUsageExportOperator(BaseOperator):
         exports and pushes the metadata.
     :param destination_conn_id: connection for the destination (default: the destination type's own,
         e.g. ``aws_default`` for S3).
+    :param part_size: bytes per part, block or chunk sent to an object store (default: the store's
+        own, 8 MiB for S3 and Azure, 24 MiB for GCS; the store's limits apply).
+    :param parts_in_flight: parts queued or being uploaded at once while the download goes on, 1 to
+        10 (default: the store's own, 3 for S3, 4 for Azure, 1 for GCS, whose chunks go one after
+        another). Memory stays near ``(parts_in_flight + 1) * part_size``.
     :param replace: overwrite an existing object; with False the task fails before exporting.
     :param skip_on_no_data: skip the task instead of failing when Langdock has no data for the
         period (e.g. no project activity that day).
@@ -100,6 +102,8 @@ class LangdockUsageExportOperator(BaseOperator):
         group_by: str | None = None,
         destination: str | None = None,
         destination_conn_id: str | None = None,
+        part_size: int | None = None,
+        parts_in_flight: int | None = None,
         replace: bool = True,
         skip_on_no_data: bool = False,
         langdock_conn_id: str = DEFAULT_CONN_ID,
@@ -110,8 +114,12 @@ class LangdockUsageExportOperator(BaseOperator):
     ) -> None:
         super().__init__(**kwargs)
         check_literal_parameters(data_type, group_by)
-        if destination is not None and is_literal(destination):
-            destination_for(destination, destination_conn_id)  # a bad literal fails at parse time
+        if parts_in_flight is not None:
+            check_parts_in_flight(parts_in_flight)
+        if part_size is not None:
+            part_size = whole_number(part_size, "part_size (bytes)")
+        if destination is not None and is_literal(destination):  # a bad literal fails at parse time
+            destination_for(destination, destination_conn_id, part_size=part_size)
         self.data_type = data_type
         self.date_from = date_from
         self.date_to = date_to
@@ -119,6 +127,8 @@ class LangdockUsageExportOperator(BaseOperator):
         self.group_by = group_by
         self.destination = destination
         self.destination_conn_id = destination_conn_id
+        self.part_size = part_size
+        self.parts_in_flight = parts_in_flight
         self.replace = replace
         self.skip_on_no_data = skip_on_no_data
         self.langdock_conn_id = langdock_conn_id
@@ -137,6 +147,11 @@ class LangdockUsageExportOperator(BaseOperator):
                 "Delete it or set replace=True."
             )
         if self.deferrable:
+            from airflow_provider_langdock.triggers.usage_export import (
+                LangdockUsageExportTrigger,
+                deadline_after,
+            )
+
             self.defer(
                 trigger=LangdockUsageExportTrigger(
                     request=request.to_dict(),
@@ -146,6 +161,8 @@ class LangdockUsageExportOperator(BaseOperator):
                 ),
                 method_name="execute_complete",
             )
+        from airflow_provider_langdock.hooks.langdock import LangdockHook
+
         hook = LangdockHook(self.langdock_conn_id)
         try:
             with self._skip_if_no_data():
@@ -156,6 +173,9 @@ class LangdockUsageExportOperator(BaseOperator):
 
     def execute_complete(self, context: Context, event: dict[str, Any] | None = None) -> dict[str, Any]:
         """Resume after the trigger: check its event, then push the metadata and land the file here."""
+        from airflow_provider_langdock.hooks.langdock import LangdockHook
+        from airflow_provider_langdock.triggers.usage_export import plan_from_event
+
         with self._skip_if_no_data():
             plan = plan_from_event(event)
         hook = LangdockHook(self.langdock_conn_id)
@@ -168,7 +188,12 @@ class LangdockUsageExportOperator(BaseOperator):
         """The destination, checked against its connection before anything is requested."""
         if not self.destination:
             return None
-        target = destination_for(self.destination, self.destination_conn_id)
+        target = destination_for(
+            self.destination,
+            self.destination_conn_id,
+            part_size=self.part_size,
+            parts_in_flight=self.parts_in_flight,
+        )
         target.check()
         return target
 
@@ -189,6 +214,9 @@ class LangdockUsageExportOperator(BaseOperator):
 
         Landing goes first, so that parts exported again for a fresh URL show their final metadata.
         """
+        from airflow_provider_langdock.assets import emit_export_events
+        from airflow_provider_langdock.transfer import land_plan
+
         landing = land_plan(hook, plan, target, chunk_size=self.chunk_size) if target is not None else None
         metadata = landing.to_dict() if landing is not None else plan.to_dict()
         emit_export_events(self.outlets, context, landing, logger=self.log)

@@ -21,15 +21,11 @@ from airflow_provider_langdock.exceptions import (
     LangdockNoDataError,
     LangdockTransientError,
 )
-from airflow_provider_langdock.hooks.langdock import LangdockHook
 from airflow_provider_langdock.params import check_literal_parameters, export_request_for_run
-from airflow_provider_langdock.triggers.usage_export import (
-    LangdockUsageDataTrigger,
-    deadline_after,
-    sensor_metadata_from_event,
-)
-from airflow_provider_langdock.validation import seconds
+from airflow_provider_langdock.validation import deadline_after, seconds
 
+# Only what checks literal parameters loads when a DAG file is parsed (Airflow re-parses DAG files
+# all the time); the hook (requests) and the trigger load when the task runs.
 if TYPE_CHECKING:
     from airflow.providers.common.compat.sdk import Context
 
@@ -96,6 +92,8 @@ class LangdockUsageExportSensor(BaseSensorOperator):
     def execute(self, context: Context) -> Any:
         if not self.deferrable:
             return super().execute(context)
+        from airflow_provider_langdock.triggers.usage_export import LangdockUsageDataTrigger
+
         request = export_request_for_run(
             context, self.data_type, self.date_from, self.date_to, self.timezone, self.group_by
         )
@@ -111,6 +109,8 @@ class LangdockUsageExportSensor(BaseSensorOperator):
 
     def execute_complete(self, context: Context, event: dict[str, Any] | None = None) -> dict[str, Any]:
         """Resume after the trigger: the export's metadata, or the typed error (a timeout included)."""
+        from airflow_provider_langdock.triggers.usage_export import sensor_metadata_from_event
+
         return sensor_metadata_from_event(event)
 
     def resume_execution(self, next_method: str, next_kwargs: dict[str, Any] | None, context: Context) -> Any:
@@ -127,6 +127,8 @@ class LangdockUsageExportSensor(BaseSensorOperator):
             raise error from error.__cause__
 
     def poke(self, context: Context) -> PokeReturnValue | bool:
+        from airflow_provider_langdock.hooks.langdock import LangdockHook
+
         request = export_request_for_run(
             context, self.data_type, self.date_from, self.date_to, self.timezone, self.group_by
         )

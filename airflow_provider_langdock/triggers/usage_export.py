@@ -22,9 +22,8 @@ from __future__ import annotations
 
 import abc
 import asyncio
-import math
 from collections.abc import AsyncIterator, Mapping
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from airflow.providers.common.compat.sdk import AirflowNotFoundException
@@ -50,14 +49,12 @@ from airflow_provider_langdock.exceptions import (
 )
 from airflow_provider_langdock.planning import ExportPlan, ExportPlanner
 from airflow_provider_langdock.redaction import redact
-from airflow_provider_langdock.retries import retry_deadline
-from airflow_provider_langdock.validation import seconds
+from airflow_provider_langdock.retries import DEFAULT_RETRY_WINDOW, retry_deadline
+from airflow_provider_langdock.validation import deadline_after, seconds
 
 if TYPE_CHECKING:  # aiohttp loads in the triggerer only, not when a DAG file is parsed
     from airflow_provider_langdock.hooks.langdock_async import LangdockAsyncHook
 
-#: Seconds the export trigger keeps retrying rate limits, server errors and network failures.
-DEFAULT_RETRY_WINDOW = 900.0
 DEFAULT_POLL_INTERVAL = 300.0
 
 
@@ -67,20 +64,6 @@ async def _sleep(seconds: float) -> None:
 
 def _utcnow() -> datetime:
     return datetime.now(UTC)
-
-
-def deadline_after(timeout: timedelta | float | None, name: str = "timeout") -> datetime | None:
-    """The absolute UTC moment ``timeout`` (a timedelta or seconds) from now; None for no timeout.
-
-    A timeout beyond the calendar (e.g. ``float("inf")``) means none; ``nan`` or a negative or
-    non-numeric value is refused, naming ``name``.
-    """
-    if timeout is None or (isinstance(timeout, float) and math.isinf(timeout) and timeout > 0):
-        return None
-    try:
-        return _utcnow() + timedelta(seconds=seconds(timeout, name))
-    except OverflowError:
-        return None
 
 
 def _as_deadline(value: datetime | str | None) -> datetime | None:
