@@ -56,6 +56,7 @@ def export_event_extra(landing: Landing) -> dict[str, Any]:
         "date_to": end.isoformat(),
         "timezone": plan.request.timezone,
         "parts": sum(1 for part in plan.parts if part.result),
+        "personal_data": landing.personal_data,
     }
 
 

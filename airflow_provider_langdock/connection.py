@@ -93,6 +93,8 @@ class LangdockSettings:
     download_timeout: float | None = None
     #: Whether and how a file is downloaded over several connections.
     ranges: RangePolicy = field(default_factory=RangePolicy)
+    #: The secret that keys pseudonyms (``personal_data="pseudonymize"``); None when not set.
+    pseudonymization_key: str | None = field(default=None, repr=False)
 
     def url(self, path: str) -> str:
         """Absolute URL of an API path such as ``/export/users``."""
@@ -175,7 +177,14 @@ def settings_from_connection(
             connections=DEFAULT_DOWNLOAD_CONNECTIONS if connections is None else connections,
             range_size=DEFAULT_RANGE_SIZE if range_size is None else range_size,
         ),
+        pseudonymization_key=_secret(_extra(extra, "pseudonymization_key")),
     )
+
+
+def _secret(value: Any) -> str | None:
+    """A secret extra as a stripped string, None when unset (checked where it is used)."""
+    text = value.strip() if isinstance(value, str) else None if value is None else str(value)
+    return text or None
 
 
 def _extra(extra: Mapping[str, Any], name: str) -> Any:

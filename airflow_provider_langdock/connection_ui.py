@@ -56,6 +56,14 @@ CONN_FIELDS: dict[str, dict[str, Any]] = {
         "schema": {"type": ["integer", "null"], "default": 8388608},
         "description": "Bytes per range when downloading over several connections (64 KiB to 256 MiB).",
     },
+    "pseudonymization_key": {
+        "label": "Pseudonymization key",
+        "schema": {"type": ["string", "null"], "format": "password"},
+        "description": (
+            "Secret (16+ characters) that keys the pseudonyms of personal data when a task sets "
+            "personal_data='pseudonymize'. Keep it stable: another key gives other pseudonyms."
+        ),
+    },
 }
 
 #: Which standard fields are hidden or relabelled, and their placeholders.
@@ -72,5 +80,6 @@ UI_FIELD_BEHAVIOUR: dict[str, Any] = {
         "download_timeout": "derived from the file size",
         "download_connections": "1",
         "download_range_size": "8388608",
+        "pseudonymization_key": "a long random secret, e.g. secrets.token_hex(32)",
     },
 }

@@ -11,9 +11,10 @@ Dataset naming follows the OpenLineage naming spec (https://openlineage.io/docs/
 - **Output**, the destination, named by its own ``openlineage_naming`` as the spec says for its
   storage: e.g. ``s3://<bucket>`` + key, ``gs://<bucket>`` + object name, ``file`` + absolute path.
 
-Facets: ``schema`` (the CSV header's column names, untyped) on both datasets; ``inputStatistics``
-(rows) and ``outputStatistics`` (rows and bytes); the run facet ``executionParameters`` with data
-type, grouping, period (``date_from``/``date_to`` as UTC instants) and timezone.
+Facets: ``schema`` (the CSV header's columns, with type and description where the catalogue of
+:mod:`airflow_provider_langdock.columns` knows them) on both datasets; ``inputStatistics`` (rows) and
+``outputStatistics`` (rows and bytes); the run facet ``executionParameters`` with data type,
+grouping, period (``date_from``/``date_to`` as UTC instants) and timezone.
 
 Nothing here imports OpenLineage, its Airflow provider or Airflow's lineage modules at module level:
 DAG files that use the operator parse without them, and exports run without them installed (the
@@ -31,6 +32,7 @@ from urllib.parse import SplitResult, urlsplit
 from zoneinfo import ZoneInfo
 
 from airflow_provider_langdock.api import resolve_data_type, validate_group_by
+from airflow_provider_langdock.columns import known_columns
 
 if TYPE_CHECKING:
     from airflow.providers.openlineage.extractors import OperatorLineage
@@ -116,7 +118,7 @@ def operator_lineage(
 
     metadata = metadata or {}
     record_count = _whole(metadata.get("record_count"))
-    dataset_facets = _schema_facets(metadata.get("columns"))
+    dataset_facets = _schema_facets(data_type, metadata.get("columns"))
     inputs = []
     name = _export_name_or_none(data_type, group_by)
     if base_url is not None and name is not None:
@@ -227,7 +229,8 @@ def _whole(value: Any) -> int | None:
     return value if isinstance(value, int) and not isinstance(value, bool) and value >= 0 else None
 
 
-def _schema_facets(columns: Any) -> dict[str, Any]:
+def _schema_facets(data_type: str | None, columns: Any) -> dict[str, Any]:
+    """The ``schema`` facet of a header: catalogue columns typed and described, others by name only."""
     if not isinstance(columns, Sequence) or isinstance(columns, str) or not columns:
         return {}
     from airflow.providers.common.compat.openlineage.facet import (
@@ -235,7 +238,21 @@ def _schema_facets(columns: Any) -> dict[str, Any]:
         SchemaDatasetFacetFields,
     )
 
-    fields = [SchemaDatasetFacetFields(name=str(column)) for column in columns]
+    from airflow_provider_langdock.exceptions import LangdockInputError
+
+    try:
+        known = known_columns(data_type) if data_type is not None else {}
+    except LangdockInputError:  # e.g. an unrendered template: names only
+        known = {}
+    fields = []
+    for name in map(str, columns):
+        column = known.get(name)
+        if column is None:
+            fields.append(SchemaDatasetFacetFields(name=name))
+        else:
+            fields.append(
+                SchemaDatasetFacetFields(name=name, type=column.type, description=column.description)
+            )
     return {"schema": SchemaDatasetFacet(fields=fields)}
 
 

@@ -23,6 +23,7 @@ from typing import Any, Protocol
 import requests
 
 from airflow_provider_langdock.api import ExportRequest, ExportResult
+from airflow_provider_langdock.columns import columns_of_header
 from airflow_provider_langdock.connection import LangdockSettings
 from airflow_provider_langdock.csvstream import CsvRecordCounter
 from airflow_provider_langdock.destinations import Destination
@@ -30,6 +31,7 @@ from airflow_provider_langdock.download import FileDownload
 from airflow_provider_langdock.exceptions import LangdockVerificationError
 from airflow_provider_langdock.hooks.langdock import DEFAULT_CHUNK_SIZE
 from airflow_provider_langdock.lineage import report_hook_lineage
+from airflow_provider_langdock.personal_data import PersonalData, PersonalDataFilter
 from airflow_provider_langdock.planning import ExportPlan
 from airflow_provider_langdock.progress import PROGRESS_INTERVAL, TransferProgress
 
@@ -60,17 +62,28 @@ class Landing:
     plan: ExportPlan
     destination: str
     bytes: int
-    #: The CSV header's column names (empty for a file without a header line).
+    #: The landed CSV header's column names (empty for a file without a header line).
     columns: tuple[str, ...] = ()
+    #: What was done with personal data: ``keep``, ``pseudonymize`` or ``drop``.
+    personal_data: PersonalData = "keep"
 
     def to_dict(self) -> dict[str, Any]:
-        """The export's metadata plus ``destination``, ``bytes`` and ``columns`` (the operator's XCom)."""
-        return {
+        """The export's metadata plus ``destination``, ``bytes``, ``columns`` and ``personal_data``.
+
+        When personal data was pseudonymized or dropped, the download URLs are left out (None): they
+        lead to Langdock's original file.
+        """
+        metadata = {
             **self.plan.to_dict(),
             "destination": self.destination,
             "bytes": self.bytes,
             "columns": list(self.columns),
+            "personal_data": self.personal_data,
         }
+        if self.personal_data != "keep":
+            metadata["download_url"] = None
+            metadata["parts"] = [{**part, "download_url": None} for part in metadata["parts"]]
+        return metadata
 
 
 def land_plan(
@@ -81,21 +94,40 @@ def land_plan(
     chunk_size: int = DEFAULT_CHUNK_SIZE,
     progress_interval: float = PROGRESS_INTERVAL,
     monotonic: Callable[[], float] = time.monotonic,
+    personal_data: PersonalData = "keep",
+    pseudonymization_key: str | None = None,
 ) -> Landing:
     """Stream ``plan`` as one CSV file to ``destination``; it appears complete and verified, or not at all.
 
     While it streams, a progress line is logged at most every ``progress_interval`` seconds of
     ``monotonic`` and at 25, 50 and 75 % (:class:`~airflow_provider_langdock.progress.TransferProgress`).
+    With ``personal_data`` ``pseudonymize`` (keyed by ``pseudonymization_key``) or ``drop``, the
+    verified bytes pass through a :class:`~airflow_provider_langdock.personal_data.PersonalDataFilter`.
     """
     stream = PlanStream(
         client, plan, chunk_size=chunk_size, progress_interval=progress_interval, monotonic=monotonic
     )
+    data_type = plan.request.data_type.name
+    rewriter = None
+    if personal_data != "keep":
+        rewriter = PersonalDataFilter(data_type, personal_data, pseudonymization_key)
     parts = sum(1 for part in plan.parts if part.result)
     log.info("Streaming %d records (%d file(s)) to %s.", plan.record_count, parts, destination.uri)
-    written = destination.write(stream)
+    written = destination.write(stream if rewriter is None else _rewritten(rewriter, stream))
     log.info("Landed %d records, %d bytes, at %s.", stream.records, written, destination.uri)
     report_hook_lineage(client, plan.request, destination)
-    return Landing(stream.plan, destination.uri, written, tuple(stream.columns))
+    if rewriter is None:
+        columns_of_header(data_type, stream.columns)  # warns about columns the catalogue lacks
+        columns = tuple(stream.columns)
+    else:
+        columns = rewriter.columns
+    return Landing(stream.plan, destination.uri, written, columns, personal_data)
+
+
+def _rewritten(rewriter: PersonalDataFilter, stream: PlanStream) -> Iterator[bytes]:
+    """The rewritten stream; at its end, the rows rewritten must be the rows verified."""
+    yield from rewriter.rewrite(stream)
+    rewriter.check_rows(stream.records)
 
 
 class PlanStream:

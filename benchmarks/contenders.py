@@ -160,7 +160,7 @@ def load_airflow_plugins() -> None:
     get_hook_lineage_collector()
 
 
-def prepare_ours(spec: Spec) -> Transfer:
+def prepare_ours(spec: Spec, personal_data: str = "keep") -> Transfer:
     """``LangdockUsageExportOperator.execute``: the export request, then streaming to the storage."""
     scheme, lazy_modules = OURS_DESTINATIONS[spec.storage]
     # The destination imports its hook lazily; import it here so the transfer does not pay for it
@@ -178,6 +178,7 @@ def prepare_ours(spec: Spec) -> Transfer:
         date_from=spec.date_from,
         date_to=spec.date_to,
         destination=destination,
+        personal_data=personal_data,
     )
     ti = XComRecorder()
     context: Any = {"ti": ti}
@@ -308,6 +309,8 @@ def prepare_upload_blob(spec: Spec) -> Transfer:
 
 CONTENDERS: dict[str, Callable[[Spec], Transfer]] = {
     "ours": prepare_ours,
+    "ours_pseudonymize": lambda spec: prepare_ours(spec, personal_data="pseudonymize"),
+    "ours_drop": lambda spec: prepare_ours(spec, personal_data="drop"),
     "http_to_s3": prepare_http_to_s3,
     "boto3": prepare_boto3,
     "http_to_gcs": prepare_http_to_gcs,

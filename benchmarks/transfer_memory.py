@@ -9,7 +9,9 @@ S3 (moto's S3 server):
   request, then the streaming multipart upload;
 * ``HttpToS3Operator`` of apache-airflow-providers-amazon, with an ``http`` connection to the
   simulator's download host and the signed URL's path and query as the endpoint;
-* the baseline: ``requests.get(url, stream=True)`` and boto3's ``upload_fileobj(response.raw)``.
+* the baseline: ``requests.get(url, stream=True)`` and boto3's ``upload_fileobj(response.raw)``;
+* ours with ``personal_data="pseudonymize"`` and ``personal_data="drop"``: the cost of rewriting the
+  personal columns on the way (their landed files are checked against the export file rewritten here).
 
 Google Cloud Storage (gcp-storage-emulator, in memory):
 
@@ -77,7 +79,7 @@ import tempfile
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from importlib import metadata
 from pathlib import Path
@@ -92,6 +94,7 @@ from airflow_provider_langdock.destinations._object_store import ObjectStoreDest
 from airflow_provider_langdock.destinations.azure import AzureBlobDestination
 from airflow_provider_langdock.destinations.gcs import GCSDestination
 from airflow_provider_langdock.destinations.s3 import S3Destination
+from airflow_provider_langdock.personal_data import PersonalData, PersonalDataFilter
 from airflow_provider_langdock.testing import LangdockSimulator
 from airflow_provider_langdock.testing.azurite import Azurite, AzuriteNotInstalledError, find_azurite_blob
 
@@ -123,6 +126,8 @@ LOOPBACK = "127.0.0.1"
 
 CONTENDERS = {
     "ours": "LangdockUsageExportOperator (ours)",
+    "ours_pseudonymize": 'ours, `personal_data="pseudonymize"`',
+    "ours_drop": 'ours, `personal_data="drop"`',
     "http_to_s3": "HttpToS3Operator",
     "boto3": "bare boto3 `upload_fileobj`",
     "http_to_gcs": "HttpToGCSOperator",
@@ -130,6 +135,9 @@ CONTENDERS = {
     "upload_from_file_our_chunks": "bare `blob.upload_from_file`, ours' chunk size",
     "upload_blob": "bare `BlobClient.upload_blob`",
 }
+PERSONAL_DATA_CONTENDERS: dict[str, PersonalData] = {"ours_pseudonymize": "pseudonymize", "ours_drop": "drop"}
+"""Ours with ``personal_data`` other than ``keep``: they land the file rewritten."""
+PSEUDONYMIZATION_KEY = "benchmark-pseudonymization-key-0123456789"
 TARGET_SIZE = GIB
 TARGET_WALL_RATIO = 1.0
 TARGET_DELTA_MIB = 64.0
@@ -153,7 +161,7 @@ class Storage:
 STORAGES = {
     "s3": Storage(
         "S3 (moto's S3 server)",
-        ("ours", "http_to_s3", "boto3"),
+        ("ours", "ours_pseudonymize", "ours_drop", "http_to_s3", "boto3"),
         "boto3",
         (
             "apache-airflow-providers-amazon",
@@ -194,10 +202,18 @@ class Export:
     sha256: str
     date_from: datetime
     date_to: datetime
+    #: Size and SHA-256 of the file landed with personal data pseudonymized or dropped.
+    rewritten: dict[str, tuple[int, str]] = field(default_factory=dict)
+
+    def expected(self, contender: str) -> tuple[int, str]:
+        """Size and SHA-256 of what ``contender`` must land."""
+        mode = PERSONAL_DATA_CONTENDERS.get(contender)
+        return self.rewritten[mode] if mode else (self.size, self.sha256)
 
 
 def export_once(simulator: LangdockSimulator, rows: int, day: int) -> Export:
-    """Export ``rows`` users rows for the UTC day ``day`` days before today; hash the file."""
+    """Export ``rows`` users rows for the UTC day ``day`` days before today; hash the file, and the file
+    as it lands with personal data pseudonymized and dropped (rewritten here, in this process)."""
     today = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
     date_from, date_to = today - timedelta(days=day), today - timedelta(days=day - 1)
     simulator.row_count = rows
@@ -213,14 +229,40 @@ def export_once(simulator: LangdockSimulator, rows: int, day: int) -> Export:
     )
     response.raise_for_status()
     url = response.json()["data"]["downloadUrl"]
-    digest = hashlib.sha256()
-    size = 0
     with requests.get(url, stream=True, timeout=60) as download:
         download.raise_for_status()
-        for chunk in download.iter_content(MIB):
-            digest.update(chunk)
-            size += len(chunk)
-    return Export(size, rows, url, digest.hexdigest(), date_from, date_to)
+        size, sha256 = digest_of(download.iter_content(MIB))
+    rewritten = {}
+    for mode in PERSONAL_DATA_CONTENDERS.values():
+        with requests.get(url, stream=True, timeout=60) as download:
+            download.raise_for_status()
+            rewriter = PersonalDataFilter(DATA_TYPE, mode, PSEUDONYMIZATION_KEY)
+            rewritten[mode] = digest_of(rewriter.rewrite(header_first(download.iter_content(MIB))))
+    return Export(size, rows, url, sha256, date_from, date_to, rewritten)
+
+
+def digest_of(chunks: Iterator[bytes]) -> tuple[int, str]:
+    """Size and SHA-256 of a byte stream."""
+    digest, size = hashlib.sha256(), 0
+    for chunk in chunks:
+        digest.update(chunk)
+        size += len(chunk)
+    return size, digest.hexdigest()
+
+
+def header_first(chunks: Iterator[bytes]) -> Iterator[bytes]:
+    """The chunks with the header line as a piece of its own, as the operator's stream hands them on."""
+    pending = b""
+    for chunk in chunks:
+        pending += chunk
+        if b"\n" in pending:
+            end = pending.index(b"\n") + 1
+            yield pending[:end]
+            yield pending[end:]
+            break
+    else:
+        yield pending
+    yield from chunks
 
 
 def sample_export(simulator: LangdockSimulator) -> Export:
@@ -534,6 +576,7 @@ def environment(
             "conn_type": "langdock",
             "host": simulator.base_url,
             "password": API_KEY,
+            "extra": {"pseudonymization_key": PSEUDONYMIZATION_KEY},
         },
         f"AIRFLOW_CONN_{HTTP_CONN_ID.upper()}": {
             "conn_type": "http",
@@ -576,21 +619,27 @@ def environment(
 
 
 def check_landed(
-    export: Export, key: str, landed: tuple[int, str] | None, reported: dict[str, Any]
+    export: Export,
+    key: str,
+    landed: tuple[int, str] | None,
+    reported: dict[str, Any],
+    contender: str = "ours",
 ) -> tuple[str, ...]:
     """What is wrong with a transfer: nothing or other bytes landed, or the contender reported other
-    bytes or another export file; empty when it landed exactly the export file."""
+    bytes or another export file; empty when it landed exactly the file it should (the export file, or
+    the export file rewritten for ``personal_data``)."""
     problems = []
+    expected_size, expected_sha256 = export.expected(contender)
     if landed is None:
         problems.append(f"nothing landed at {key}")
-    elif landed != (export.size, export.sha256):
+    elif landed != (expected_size, expected_sha256):
         size, sha256 = landed
         problems.append(
-            f"landed {size} bytes (SHA-256 {sha256[:12]}), expected {export.size} ({export.sha256[:12]})"
+            f"landed {size} bytes (SHA-256 {sha256[:12]}), expected {expected_size} ({expected_sha256[:12]})"
         )
-    if "bytes" in reported and reported["bytes"] != export.size:
+    if "bytes" in reported and reported["bytes"] != expected_size:
         problems.append(f"reported {reported['bytes']} bytes written")
-    if "download_url" in reported and reported["download_url"] != export.url:
+    if reported.get("download_url") is not None and reported["download_url"] != export.url:
         problems.append("exported a different file than the shared one")
     return tuple(problems)
 
@@ -638,7 +687,7 @@ def run_contender(
     measured = json.loads(result_path.read_text())
     landed = target.take(key)
     size = landed[0] if landed is not None else 0
-    problems = check_landed(export, key, landed, measured["reported"])
+    problems = check_landed(export, key, landed, measured["reported"], contender)
     run = Run(
         wall_seconds=measured["wall_seconds"],
         rss_before_kib=measured["rss_before_kib"],
@@ -769,7 +818,9 @@ CONTENDER_NOTES = {
     f"upload, {_upload_shape(S3Destination)}; the S3 client is created inside). HttpToS3Operator: "
     "`execute()` (S3 client created inside). Bare boto3: `requests.get(stream=True)` + "
     "`upload_fileobj(response.raw)`, default TransferConfig (8 MiB parts, 10 threads), client built "
-    "before the transfer.",
+    'before the transfer. Ours with `personal_data="pseudonymize"` or `"drop"`: the same, with the '
+    "users export's personal columns (`user_id`, `name`, `email`) rewritten on the way; what they land is "
+    "checked against the export file rewritten in the benchmark's own process.",
     "gcs": "GCS: ours is `LangdockUsageExportOperator.execute()` to `gs://` (export request, then a "
     f"resumable upload of unknown size, {_upload_shape(GCSDestination)}, sent in order by one thread as "
     "the download streams, finalised last; `GCSHook`'s client is created inside). HttpToGCSOperator: "
@@ -831,6 +882,17 @@ def render_table(storage: str, rows: list[Row], repeats: int) -> list[str]:
                 + ", ".join(others)
                 + ".",
             ]
+    personal = [name for name in PERSONAL_DATA_CONTENDERS if name in largest]
+    if "ours" in largest and personal:
+        walls = [
+            f"{CONTENDERS[name]} {largest[name].wall_seconds / largest['ours'].wall_seconds:.2f}x"
+            for name in personal
+        ]
+        lines.append(
+            f'At {human_size(max(by_size))}, wall time relative to ours (`personal_data="keep"`): '
+            + ", ".join(walls)
+            + "."
+        )
     return lines
 
 
@@ -1146,7 +1208,9 @@ def main(argv: list[str] | None = None) -> int:
     if warm_up_problems or not all(row.verified for row in rows):
         return EXIT_FAILED
     if args.budget_mib > 0 and any(
-        row.delta_mib > args.budget_mib for row in rows if row.contender == "ours"
+        row.delta_mib > args.budget_mib
+        for row in rows
+        if row.contender in ("ours", *PERSONAL_DATA_CONTENDERS)
     ):
         return EXIT_OVER_BUDGET
     return 0

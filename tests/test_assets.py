@@ -45,7 +45,7 @@ except ImportError:
 else:
     RUNTIME_PARTITIONS = True
 EXTRA_KEYS = {"data_type", "group_by", "record_count", "bytes", "destination"}
-EXTRA_KEYS |= {"date_from", "date_to", "timezone", "parts"}
+EXTRA_KEYS |= {"date_from", "date_to", "timezone", "parts", "personal_data"}
 
 
 @dataclass(frozen=True)
@@ -212,6 +212,7 @@ def test_export_events_queue_consumers_that_read_the_export_from_their_triggerin
         "date_to": end.astimezone(UTC).isoformat(),
         "timezone": "UTC",
         "parts": 1,
+        "personal_data": "keep",
     }
     for event in events:  # the asset's event and the alias's event for the file
         assert event.extra == expected
@@ -375,6 +376,7 @@ def test_the_extra_describes_the_landed_file_and_never_its_download_url() -> Non
         "date_to": "2026-03-01T23:00:00+00:00",
         "timezone": "Europe/Berlin",
         "parts": 2,
+        "personal_data": "keep",
     }
     assert "secret" not in json.dumps(extra)
     assert json.loads(json.dumps(extra)) == extra

@@ -254,8 +254,29 @@ def test_on_complete_adds_counts_columns_and_period_from_the_return_value(kind: 
         statistics = target["outputFacets"]["outputStatistics"]
         assert (statistics["rowCount"], statistics["size"]) == (42, 4321)
         for dataset in (source, target):
-            assert [field["name"] for field in dataset["facets"]["schema"]["fields"]] == COLUMNS
+            fields = dataset["facets"]["schema"]["fields"]
+            assert [field["name"] for field in fields] == COLUMNS
+            assert [field.get("type") for field in fields] == [None, "id", "string", None]  # catalogue's
     assert_no_secrets(json.dumps(event))
+
+
+def test_the_schema_facet_types_and_describes_what_the_catalogue_knows() -> None:
+    [user_id, cost, unknown] = lineage._schema_facets("users", ["user_id", "total_cost_usd", "shoe_size"])[
+        "schema"
+    ].fields
+    assert (user_id.name, user_id.type, user_id.description) == ("user_id", "id", "ID of the user")
+    assert (cost.type, unknown.name, unknown.type, unknown.description) == (
+        "decimal",
+        "shoe_size",
+        None,
+        None,
+    )
+    [model] = lineage._schema_facets("api-keys", ["model"])["schema"].fields
+    assert model.type == "string"
+    for data_type in (None, "{{ params.data_type }}"):  # unknown: names only
+        [field] = lineage._schema_facets(data_type, ["user_id"])["schema"].fields
+        assert (field.name, field.type, field.description) == ("user_id", None, None)
+    assert lineage._schema_facets("users", []) == {}
 
 
 @pytest.mark.usefixtures("langdock_connection")

@@ -38,6 +38,8 @@ def test_ui_metadata_reaches_airflow() -> None:
         label = field["schema"]["title"] if isinstance(field, dict) else str(field.args[0])
         assert label == spec["label"]
         assert widget.field_name == name
+        # a secret extra is masked in the form and in the connection list on both Airflow lines
+        assert widget.is_sensitive == (spec["schema"].get("format") == "password")
 
 
 def test_airflow2_hook_form_agrees_with_airflow3_provider_info() -> None:
@@ -57,7 +59,10 @@ def test_airflow2_hook_form_agrees_with_airflow3_provider_info() -> None:
         assert field.kwargs["description"] == spec["description"]
         kind = next(t for t in spec["schema"]["type"] if t != "null")
         expected = {"boolean": "BooleanField", "integer": "IntegerField"}.get(kind, "StringField")
+        if spec["schema"].get("format") == "password":  # a secret, shown masked in both UIs
+            expected = "PasswordField"
         assert field.field_class.__name__ == expected
+    assert widgets["pseudonymization_key"].field_class.__name__ == "PasswordField"
     # every placeholder names a standard field or one of the extra fields
     standard = {"host", "password", "extra", "login", "schema", "port", "description"}
     assert set(UI_FIELD_BEHAVIOUR["placeholders"]) <= standard | CONN_FIELDS.keys()

@@ -58,9 +58,12 @@ class LangdockBaseHook(BaseHook):
 
     def _settings_from(self, conn: Any, extra: Mapping[str, Any]) -> LangdockSettings:
         """Check the connection; its API key is registered with Airflow's log masker and ours first."""
-        if conn.password:
-            mask_secret(conn.password)
-            register_secret(conn.password)
+        key_fields = ("pseudonymization_key", f"extra__{CONN_TYPE}__pseudonymization_key")
+        for secret in (conn.password, *(extra.get(name) for name in key_fields)):
+            if isinstance(secret, str) and secret.strip():
+                for form in {secret, secret.strip()}:
+                    mask_secret(form)
+                register_secret(secret)
         return settings_from_connection(
             self.langdock_conn_id,
             conn.host,

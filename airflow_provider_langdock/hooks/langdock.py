@@ -13,6 +13,7 @@ import requests
 from requests.auth import AuthBase
 from tenacity import Retrying
 
+from airflow_provider_langdock import columns
 from airflow_provider_langdock.api import (
     DateLike,
     ExportRecords,
@@ -27,6 +28,7 @@ from airflow_provider_langdock.api import (
     recent_probe_range,
     unreachable_error,
 )
+from airflow_provider_langdock.columns import TableSchema
 from airflow_provider_langdock.connection import USER_AGENT, LangdockSettings
 from airflow_provider_langdock.connection_ui import CONN_FIELDS, UI_FIELD_BEHAVIOUR
 from airflow_provider_langdock.download import DOWNLOAD_FAILURES, FileDownload
@@ -111,14 +113,15 @@ class LangdockHook(LangdockBaseHook):
     def get_connection_form_widgets(cls) -> dict[str, Any]:
         """Extra form fields for Airflow 2.11, built from the same declaration as the provider info."""
         from flask_babel import lazy_gettext
-        from wtforms import BooleanField, IntegerField, StringField
+        from wtforms import BooleanField, IntegerField, PasswordField, StringField
 
-        try:  # the styled text input of Airflow 2's FAB-based UI
-            from flask_appbuilder.fieldwidgets import BS3TextFieldWidget
+        try:  # the styled inputs of Airflow 2's FAB-based UI
+            from flask_appbuilder.fieldwidgets import BS3PasswordFieldWidget, BS3TextFieldWidget
 
             text_widget: dict[str, Any] = {"widget": BS3TextFieldWidget()}
+            password_widget: dict[str, Any] = {"widget": BS3PasswordFieldWidget()}
         except ImportError:
-            text_widget = {}
+            text_widget, password_widget = {}, {}
         widgets: dict[str, Any] = {}
         for name, spec in CONN_FIELDS.items():
             kind = next(t for t in spec["schema"]["type"] if t != "null")
@@ -128,6 +131,8 @@ class LangdockHook(LangdockBaseHook):
                 widgets[name] = BooleanField(label, description=description)
             elif kind == "integer":
                 widgets[name] = IntegerField(label, description=description, **text_widget)
+            elif spec["schema"].get("format") == "password":
+                widgets[name] = PasswordField(label, description=description, **password_widget)
             else:
                 widgets[name] = StringField(label, description=description, **text_widget)
         return widgets
@@ -358,6 +363,18 @@ class LangdockHook(LangdockBaseHook):
                 continue
             raise _download_error(response, what)
         raise LangdockDownloadError(f"The {what} was redirected more than {MAX_DOWNLOAD_REDIRECTS} times.")
+
+    # -- table schema -----------------------------------------------------------------------------
+
+    def table_schema(
+        self, data_type: str, group_by: str | None = None, byok: bool = False, personal_data: str = "keep"
+    ) -> TableSchema:
+        """The typed columns of an export as it lands, for creating its warehouse table (no request).
+
+        See :func:`~airflow_provider_langdock.columns.table_schema`; render it with the ``columns``
+        module's ``bigquery_schema``, ``postgres_ddl`` or ``snowflake_ddl``.
+        """
+        return columns.table_schema(data_type, group_by=group_by, byok=byok, personal_data=personal_data)
 
     # -- connection test --------------------------------------------------------------------------
 

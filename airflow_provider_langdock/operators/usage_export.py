@@ -13,10 +13,15 @@ from airflow_provider_langdock.api import DateLike
 from airflow_provider_langdock.connection_ui import DEFAULT_CONN_ID
 from airflow_provider_langdock.destinations import destination_for
 from airflow_provider_langdock.destinations.base import check_parts_in_flight
-from airflow_provider_langdock.exceptions import LangdockError, LangdockNoDataError
+from airflow_provider_langdock.exceptions import LangdockError, LangdockInputError, LangdockNoDataError
 from airflow_provider_langdock.hooks import DEFAULT_CHUNK_SIZE
 from airflow_provider_langdock.links import LangdockAnalyticsLink, LangdockDestinationLink
 from airflow_provider_langdock.params import check_literal_parameters, export_request_for_run, is_literal
+from airflow_provider_langdock.personal_data import (
+    PersonalData,
+    check_personal_data,
+    check_pseudonymization_key,
+)
 from airflow_provider_langdock.retries import DEFAULT_RETRY_WINDOW
 from airflow_provider_langdock.validation import seconds, whole_number
 
@@ -66,6 +71,10 @@ class LangdockUsageExportOperator(BaseOperator):
     :param parts_in_flight: parts queued or being uploaded at once while the download goes on, 1 to
         10 (default: the store's own, 3 for S3, 4 for Azure, 1 for GCS, whose chunks go one after
         another). Memory stays near ``(parts_in_flight + 1) * part_size``.
+    :param personal_data: ``keep`` (default: the file lands byte for byte), ``pseudonymize`` (personal
+        columns replaced by keyed pseudonyms, the key being the ``langdock`` connection's extra
+        ``pseudonymization_key``) or ``drop`` (personal columns removed); see
+        :mod:`airflow_provider_langdock.personal_data`. Needs a destination.
     :param replace: overwrite an existing object; with False the task fails before exporting.
     :param skip_on_no_data: skip the task instead of failing when Langdock has no data for the
         period (e.g. no project activity that day).
@@ -104,6 +113,7 @@ class LangdockUsageExportOperator(BaseOperator):
         destination_conn_id: str | None = None,
         part_size: int | None = None,
         parts_in_flight: int | None = None,
+        personal_data: PersonalData = "keep",
         replace: bool = True,
         skip_on_no_data: bool = False,
         langdock_conn_id: str = DEFAULT_CONN_ID,
@@ -118,6 +128,12 @@ class LangdockUsageExportOperator(BaseOperator):
             check_parts_in_flight(parts_in_flight)
         if part_size is not None:
             part_size = whole_number(part_size, "part_size (bytes)")
+        self.personal_data = check_personal_data(personal_data)
+        if personal_data != "keep" and not destination:
+            raise LangdockInputError(
+                f"personal_data={personal_data!r} needs a destination: without one nothing is landed, "
+                "and the pushed download URL leads to Langdock's original file."
+            )
         if destination is not None and is_literal(destination):  # a bad literal fails at parse time
             destination_for(destination, destination_conn_id, part_size=part_size)
         self.data_type = data_type
@@ -141,6 +157,10 @@ class LangdockUsageExportOperator(BaseOperator):
             context, self.data_type, self.date_from, self.date_to, self.timezone, self.group_by
         )
         target = self._target()
+        from airflow_provider_langdock.hooks.langdock import LangdockHook
+
+        hook = LangdockHook(self.langdock_conn_id)
+        self._pseudonymization_key(hook)  # a missing key fails before any request
         if target is not None and not self.replace and target.exists():
             raise LangdockError(
                 f"{target.uri} already exists and replace=False; nothing was exported. "
@@ -161,9 +181,6 @@ class LangdockUsageExportOperator(BaseOperator):
                 ),
                 method_name="execute_complete",
             )
-        from airflow_provider_langdock.hooks.langdock import LangdockHook
-
-        hook = LangdockHook(self.langdock_conn_id)
         try:
             with self._skip_if_no_data():
                 plan = hook.plan_export(request)
@@ -217,13 +234,32 @@ class LangdockUsageExportOperator(BaseOperator):
         from airflow_provider_langdock.assets import emit_export_events
         from airflow_provider_langdock.transfer import land_plan
 
-        landing = land_plan(hook, plan, target, chunk_size=self.chunk_size) if target is not None else None
+        landing = None
+        if target is not None:
+            landing = land_plan(
+                hook,
+                plan,
+                target,
+                chunk_size=self.chunk_size,
+                personal_data=self.personal_data,
+                pseudonymization_key=self._pseudonymization_key(hook),
+            )
         metadata = landing.to_dict() if landing is not None else plan.to_dict()
         emit_export_events(self.outlets, context, landing, logger=self.log)
         context["ti"].xcom_push(key="download_url", value=metadata["download_url"])
         LangdockDestinationLink.persist(context, target)
         LangdockAnalyticsLink.persist(context, hook.settings.base_url)
         return metadata
+
+    def _pseudonymization_key(self, hook: LangdockHook) -> str | None:
+        """The connection's key when ``personal_data`` is ``pseudonymize``; a clear error if it is missing."""
+        if self.personal_data != "pseudonymize":
+            return None
+        return check_pseudonymization_key(
+            hook.settings.pseudonymization_key,
+            f"personal_data='pseudonymize' needs the Langdock connection {self.langdock_conn_id!r}'s extra "
+            "'pseudonymization_key', which",
+        )
 
     def get_openlineage_facets_on_start(self) -> OperatorLineage:
         """OpenLineage: the Langdock export as input, the destination (if any) as output.
