@@ -8,7 +8,7 @@ PYTEST_ARGS ?=
 AIRFLOW2_VENV ?= .venv-airflow2
 AIRFLOW2_VERSION ?= 2.11.*
 
-.PHONY: venv venv-airflow2 node_modules test lint typecheck pytest pytest-airflow2 demo benchmark simulator clean
+.PHONY: venv venv-airflow2 node_modules postgresql test lint typecheck pytest pytest-airflow2 demo benchmark simulator clean
 
 venv: $(VENV)/.installed
 
@@ -33,6 +33,12 @@ node_modules/.installed: package.json package-lock.json
 	npm ci --no-audit --no-fund --loglevel=error
 	touch $@
 
+## A real PostgreSQL for the DDL tests (Debian's package; the tests start their own server on a unix socket).
+postgresql:
+	@ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || command -v initdb >/dev/null || { \
+	  SUDO=$$(test "$$(id -u)" -eq 0 || echo sudo); \
+	  $$SUDO apt-get update && $$SUDO apt-get install -y --no-install-recommends postgresql; }
+
 lint: venv
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
@@ -40,11 +46,11 @@ lint: venv
 typecheck: venv
 	$(BIN)/mypy
 
-pytest: venv node_modules
-	$(BIN)/pytest $(PYTEST_ARGS)
+pytest: venv node_modules postgresql
+	LANGDOCK_POSTGRES_REQUIRED=1 $(BIN)/pytest $(PYTEST_ARGS)
 
-pytest-airflow2: venv-airflow2 node_modules
-	$(AIRFLOW2_VENV)/bin/pytest $(PYTEST_ARGS)
+pytest-airflow2: venv-airflow2 node_modules postgresql
+	LANGDOCK_POSTGRES_REQUIRED=1 $(AIRFLOW2_VENV)/bin/pytest $(PYTEST_ARGS)
 
 ## The test command from the README: linters, type checks, the whole suite on Airflow 3 and on Airflow 2.11.
 test: lint typecheck pytest pytest-airflow2

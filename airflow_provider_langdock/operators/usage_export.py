@@ -69,7 +69,7 @@ class LangdockUsageExportOperator(BaseOperator):
     :param part_size: bytes per part, block or chunk sent to an object store (default: the store's
         own, 8 MiB for S3 and Azure, 24 MiB for GCS; the store's limits apply).
     :param parts_in_flight: parts queued or being uploaded at once while the download goes on, 1 to
-        10 (default: the store's own, 3 for S3, 4 for Azure, 1 for GCS, whose chunks go one after
+        10 (default: the store's own, 2 for S3, 4 for Azure, 1 for GCS, whose chunks go one after
         another). Memory stays near ``(parts_in_flight + 1) * part_size``.
     :param personal_data: ``keep`` (default: the file lands byte for byte), ``pseudonymize`` (personal
         columns replaced by keyed pseudonyms, the key being the ``langdock`` connection's extra
