@@ -8,7 +8,7 @@ PYTEST_ARGS ?=
 AIRFLOW2_VENV ?= .venv-airflow2
 AIRFLOW2_VERSION ?= 2.11.*
 
-.PHONY: venv venv-airflow2 node_modules postgresql test lint typecheck pytest pytest-airflow2 demo benchmark simulator clean
+.PHONY: venv venv-airflow2 node_modules postgresql test test-fast test-matrix test-lowest lint typecheck pytest pytest-airflow2 demo benchmark simulator clean
 
 venv: $(VENV)/.installed
 
@@ -47,13 +47,69 @@ typecheck: venv
 	$(BIN)/mypy
 
 pytest: venv node_modules postgresql
-	LANGDOCK_POSTGRES_REQUIRED=1 $(BIN)/pytest $(PYTEST_ARGS)
+	LANGDOCK_POSTGRES_REQUIRED=1 $(BIN)/pytest -m "not ui" $(PYTEST_ARGS)
 
 pytest-airflow2: venv-airflow2 node_modules postgresql
-	LANGDOCK_POSTGRES_REQUIRED=1 $(AIRFLOW2_VENV)/bin/pytest $(PYTEST_ARGS)
+	LANGDOCK_POSTGRES_REQUIRED=1 $(AIRFLOW2_VENV)/bin/pytest -m "not ui" $(PYTEST_ARGS)
 
 ## The test command from the README: linters, type checks, the whole suite on Airflow 3 and on Airflow 2.11.
-test: lint typecheck pytest pytest-airflow2
+test: lint typecheck pytest test-ui pytest-airflow2
+
+## The everyday loop: linters, type checks and the suite without the slow tests (demo runs, benchmark
+## smoke, Airflow CLI subprocesses), on Python 3.11 and Airflow 3 only.
+test-fast: lint typecheck venv node_modules
+	$(BIN)/pytest -m "not slow and not ui" $(PYTEST_ARGS)
+
+## The Python matrix: the suite on Airflow 3 with Python 3.12 and 3.13, and on Airflow 2.11 with Python 3.12
+## (Python 3.11 runs in `make test`). Interpreters come from pyenv ($(PYENV_ROOT)/versions) or PATH (python3.12).
+PYENV_ROOT ?= $(HOME)/.pyenv
+MATRIX_PYTHONS ?= 3.12 3.13
+python_for = $(or $(shell ls -d $(PYENV_ROOT)/versions/$(1).*/bin/python$(1) 2>/dev/null | sort -V | tail -1),$(shell command -v python$(1) 2>/dev/null))
+
+.venv-py%/.installed: pyproject.toml
+	@test -n "$(call python_for,$*)" || { echo "Python $* not found: put python$* on PATH or run 'pyenv install $*'"; exit 1; }
+	test -x .venv-py$*/bin/python || $(call python_for,$*) -m venv .venv-py$*
+	.venv-py$*/bin/python -m pip install --quiet --upgrade pip uv
+	.venv-py$*/bin/uv pip install --quiet --python .venv-py$*/bin/python -e ".[$(EXTRAS)]"
+	touch $@
+
+.venv-airflow2-py%/.installed: pyproject.toml
+	@test -n "$(call python_for,$*)" || { echo "Python $* not found: put python$* on PATH or run 'pyenv install $*'"; exit 1; }
+	test -x .venv-airflow2-py$*/bin/python || $(call python_for,$*) -m venv .venv-airflow2-py$*
+	.venv-airflow2-py$*/bin/python -m pip install --quiet --upgrade pip uv
+	.venv-airflow2-py$*/bin/uv pip install --quiet --python .venv-airflow2-py$*/bin/python -e ".[$(EXTRAS)]" "apache-airflow==$(AIRFLOW2_VERSION)"
+	touch $@
+
+pytest-py%: .venv-py%/.installed node_modules
+	.venv-py$*/bin/pytest -m "not ui" $(PYTEST_ARGS)
+
+pytest-airflow2-py%: .venv-airflow2-py%/.installed node_modules
+	.venv-airflow2-py$*/bin/pytest -m "not ui" $(PYTEST_ARGS)
+
+test-matrix: $(foreach py,$(MATRIX_PYTHONS),pytest-py$(py)) pytest-airflow2-py3.12
+
+## Every lower bound of pyproject.toml at once: the lowest direct versions uv can resolve, then the suite.
+LOWEST_VENV ?= .venv-lowest
+$(LOWEST_VENV)/.installed: pyproject.toml
+	test -x $(LOWEST_VENV)/bin/python || $(PYTHON) -m venv $(LOWEST_VENV)
+	$(LOWEST_VENV)/bin/python -m pip install --quiet --upgrade pip uv
+	$(LOWEST_VENV)/bin/uv pip install --quiet --python $(LOWEST_VENV)/bin/python --resolution lowest-direct -e ".[$(EXTRAS)]"
+	touch $@
+
+test-lowest: $(LOWEST_VENV)/.installed node_modules
+	$(LOWEST_VENV)/bin/pytest -m "not ui" $(PYTEST_ARGS)
+
+## Debian's Chromium for the browser test (Playwright drives it; `playwright install` would download a build).
+.PHONY: chromium test-ui
+chromium:
+	@command -v chromium >/dev/null || { \
+	  SUDO=$$(test "$$(id -u)" -eq 0 || echo sudo); \
+	  $$SUDO apt-get update && $$SUDO apt-get install -y --no-install-recommends chromium; }
+
+## The langdock connection form in headless Chromium against a real `airflow api-server` and the simulator.
+## LANGDOCK_UI_REQUIRED=1 makes a missing browser or Playwright an error instead of a skip.
+test-ui: venv chromium
+	LANGDOCK_UI_REQUIRED=1 $(BIN)/pytest -m ui tests/test_connection_ui_browser.py $(PYTEST_ARGS)
 
 ## The demo command from the README: the example DAG against the local simulator and a local S3 server.
 demo: venv
@@ -66,4 +122,4 @@ simulator: venv
 	$(BIN)/langdock-simulator
 
 clean:
-	rm -rf $(VENV) $(AIRFLOW2_VENV) node_modules .demo .mypy_cache .ruff_cache .pytest_cache build dist
+	rm -rf $(VENV) $(AIRFLOW2_VENV) .venv-py3.* .venv-airflow2-py3.* $(LOWEST_VENV) node_modules .demo .mypy_cache .ruff_cache .pytest_cache build dist

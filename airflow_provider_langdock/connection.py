@@ -181,6 +181,45 @@ def settings_from_connection(
     )
 
 
+#: The hook's keyword arguments that override a connection extra (``LangdockBaseHook``'s), which the
+#: operator, the sensor and the triggers accept as ``hook_params``.
+HOOK_PARAMS = (
+    "timeout",
+    "max_attempts",
+    "max_retry_wait",
+    "download_timeout",
+    "download_connections",
+    "download_range_size",
+)
+
+
+def check_hook_params(hook_params: Mapping[str, Any] | None, name: str = "hook_params") -> dict[str, Any]:
+    """``hook_params`` checked without a connection, as a plain dict of :data:`HOOK_PARAMS` keys.
+
+    The values go through :func:`settings_from_connection` (the checks and bounds the hook applies),
+    so a value the hook would refuse fails here, at DAG parse time. A None value leaves the extra in
+    effect. Raises :class:`LangdockInputError` naming ``name``.
+    """
+    if hook_params is None:
+        return {}
+    allowed = ", ".join(HOOK_PARAMS)
+    if not isinstance(hook_params, Mapping):
+        raise LangdockInputError(
+            f"{name} must be a dict of hook arguments ({allowed}); got {type(hook_params).__name__}."
+        )
+    unknown = [key for key in hook_params if key not in HOOK_PARAMS]
+    if unknown:
+        keys = "key" if len(unknown) == 1 else "keys"
+        raise LangdockInputError(
+            f"{name} has unknown {keys} {', '.join(map(repr, unknown))}; the allowed keys are {allowed}."
+        )
+    try:  # a throwaway check without a connection: only the overrides are looked at
+        settings_from_connection(name, None, "unused", {}, **hook_params)
+    except LangdockInputError as error:
+        raise LangdockInputError(f"{name}: {error}") from None
+    return dict(hook_params)
+
+
 def _secret(value: Any) -> str | None:
     """A secret extra as a stripped string, None when unset (checked where it is used)."""
     text = value.strip() if isinstance(value, str) else None if value is None else str(value)

@@ -133,6 +133,7 @@ _ERROR_CLASSES: dict[str, type[LangdockError]] = {
         LangdockConnectionError,
         LangdockInvalidResponseError,
         LangdockDownloadError,
+        LangdockVerificationError,
         LangdockTimeoutError,
         LangdockSensorTimeoutError,
     )

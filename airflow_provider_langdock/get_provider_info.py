@@ -15,7 +15,11 @@ _LANGDOCK_URIS = {
 
 
 def get_provider_info() -> dict[str, Any]:
-    """Describe the package, its hooks, links, lineage URIs and ``langdock`` connection type to Airflow."""
+    """Describe the package to Airflow: its integration, operators, sensors, hooks, triggers, extra
+    links, lineage URIs and the ``langdock`` connection type (``airflow providers get --full`` shows it).
+
+    The keys and their forms are those of Airflow's ``provider_info.schema.json``.
+    """
     return {
         "package-name": "airflow-provider-langdock",
         "name": "Langdock",
@@ -26,6 +30,18 @@ def get_provider_info() -> dict[str, Any]:
                 "integration-name": "Langdock",
                 "external-doc-url": "https://docs.langdock.com/api-endpoints/usage-export/intro-to-usage-export-api",
                 "tags": ["service"],
+            }
+        ],
+        "operators": [
+            {
+                "integration-name": "Langdock",
+                "python-modules": ["airflow_provider_langdock.operators.usage_export"],
+            }
+        ],
+        "sensors": [
+            {
+                "integration-name": "Langdock",
+                "python-modules": ["airflow_provider_langdock.sensors.usage_export"],
             }
         ],
         "hooks": [

@@ -21,6 +21,7 @@ from airflow.providers.common.compat.sdk import DAG
 from airflow.timetables.interval import CronDataIntervalTimetable
 
 from airflow_provider_langdock.operators.usage_export import LangdockUsageExportOperator
+from airflow_provider_langdock.retry_policy import langdock_retry_policy_args
 from airflow_provider_langdock.sensors.usage_export import LangdockUsageExportSensor
 
 # assistants is the older name of agents, and workflows only has data where workflows are enabled.
@@ -41,6 +42,8 @@ with DAG(
         "retry_delay": timedelta(minutes=5),
         "retry_exponential_backoff": True,
         "execution_timeout": timedelta(hours=1),
+        # Airflow 3.3+: fail at once on a bad API key or request, wait out a 429's Retry-After.
+        **langdock_retry_policy_args(),
     },
     tags=["langdock", "usage", "azure"],
 ):

@@ -16,6 +16,7 @@ from airflow.providers.common.compat.sdk import DAG
 from airflow.timetables.interval import CronDataIntervalTimetable
 
 from airflow_provider_langdock.operators.usage_export import LangdockUsageExportOperator
+from airflow_provider_langdock.retry_policy import langdock_retry_policy_args
 from airflow_provider_langdock.sensors.usage_export import LangdockUsageExportSensor
 
 DATA_TYPES = ("users", "agents", "projects", "models", "api_keys")
@@ -29,7 +30,13 @@ with DAG(
     start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
     catchup=False,
     max_active_runs=1,
-    default_args={"retries": 3, "retry_delay": timedelta(minutes=5), "retry_exponential_backoff": True},
+    default_args={
+        "retries": 3,
+        "retry_delay": timedelta(minutes=5),
+        "retry_exponential_backoff": True,
+        # Airflow 3.3+: fail at once on a bad API key or request, wait out a 429's Retry-After.
+        **langdock_retry_policy_args(),
+    },
     tags=["langdock", "usage", "s3", "deferrable"],
 ):
     wait_for_usage = LangdockUsageExportSensor(

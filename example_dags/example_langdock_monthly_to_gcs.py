@@ -13,6 +13,7 @@ from airflow.providers.common.compat.sdk import DAG
 from airflow.timetables.interval import CronDataIntervalTimetable
 
 from airflow_provider_langdock.operators.usage_export import LangdockUsageExportOperator
+from airflow_provider_langdock.retry_policy import langdock_retry_policy_args
 
 BUCKET = "{{ var.value.get('langdock_usage_gcs_bucket', 'langdock-usage') }}"
 MONTH = "{{ data_interval_start.in_timezone('Europe/Berlin').strftime('%Y-%m') }}"
@@ -30,6 +31,8 @@ with DAG(
         "retry_delay": timedelta(minutes=10),
         "retry_exponential_backoff": True,
         "execution_timeout": timedelta(hours=2),
+        # Airflow 3.3+: fail at once on a bad API key or request, wait out a 429's Retry-After.
+        **langdock_retry_policy_args(),
     },
     tags=["langdock", "usage", "gcs"],
 ):

@@ -22,6 +22,8 @@ from airflow_provider_langdock.testing.azurite import Azurite
 
 from .conftest import REPO_DIR
 
+pytestmark = pytest.mark.slow  # whole programs: left out by make test-fast
+
 BENCHMARKS = REPO_DIR / "benchmarks"
 SCRIPT = BENCHMARKS / "transfer_memory.py"
 OURS = "LangdockUsageExportOperator (ours)"

@@ -13,6 +13,8 @@ import pytest
 
 from .conftest import REPO_DIR, load_dagbag
 
+pytestmark = pytest.mark.slow  # whole programs: left out by make test-fast
+
 EXAMPLES = REPO_DIR / "example_dags"
 
 

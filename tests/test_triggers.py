@@ -175,10 +175,11 @@ def test_trigger_round_trips_through_serialize(
 def test_trigger_kwargs_hold_no_credentials() -> None:
     trigger = LangdockUsageExportTrigger(request=REQUEST, deadline=BERLIN_DEADLINE)
     _, kwargs = trigger.serialize()
-    assert set(kwargs) == {"request", "langdock_conn_id", "deadline", "retry_window"}
+    assert set(kwargs) == {"request", "langdock_conn_id", "deadline", "retry_window", "hook_params"}
+    assert kwargs["hook_params"] == {}
     assert kwargs["deadline"] == "2026-03-29T01:30:00+00:00"  # absolute, in UTC
     _, data_kwargs = LangdockUsageDataTrigger(request=REQUEST).serialize()
-    assert set(data_kwargs) == {"request", "langdock_conn_id", "deadline", "poll_interval"}
+    assert set(data_kwargs) == {"request", "langdock_conn_id", "deadline", "poll_interval", "hook_params"}
 
 
 def test_a_naive_deadline_is_refused() -> None:

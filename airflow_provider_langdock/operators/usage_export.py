@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 from airflow.providers.common.compat.sdk import AirflowSkipException, BaseOperator, conf
 
 from airflow_provider_langdock.api import DateLike
+from airflow_provider_langdock.connection import check_hook_params
 from airflow_provider_langdock.connection_ui import DEFAULT_CONN_ID
 from airflow_provider_langdock.destinations import destination_for
 from airflow_provider_langdock.destinations.base import check_parts_in_flight
@@ -79,6 +80,11 @@ class LangdockUsageExportOperator(BaseOperator):
     :param skip_on_no_data: skip the task instead of failing when Langdock has no data for the
         period (e.g. no project activity that day).
     :param langdock_conn_id: the ``langdock`` connection.
+    :param hook_params: keyword arguments for the Langdock hooks this task creates (and for the
+        trigger's), overriding the connection's extras: ``timeout``, ``max_attempts``,
+        ``max_retry_wait``, ``download_timeout``, ``download_connections``, ``download_range_size``
+        (see :class:`~airflow_provider_langdock.hooks.base.LangdockBaseHook`). Checked when the DAG
+        is parsed; not templated.
     :param chunk_size: bytes read from the download per chunk; memory use is bounded by it and by
         the destination's part size, never by the file size.
     :param deferrable: wait for the export in the triggerer instead of a worker slot (default:
@@ -117,6 +123,7 @@ class LangdockUsageExportOperator(BaseOperator):
         replace: bool = True,
         skip_on_no_data: bool = False,
         langdock_conn_id: str = DEFAULT_CONN_ID,
+        hook_params: dict[str, Any] | None = None,
         chunk_size: int = DEFAULT_CHUNK_SIZE,
         deferrable: bool = conf.getboolean("operators", "default_deferrable", fallback=False),
         retry_window: float | timedelta = DEFAULT_RETRY_WINDOW,
@@ -148,6 +155,7 @@ class LangdockUsageExportOperator(BaseOperator):
         self.replace = replace
         self.skip_on_no_data = skip_on_no_data
         self.langdock_conn_id = langdock_conn_id
+        self.hook_params = check_hook_params(hook_params)
         self.chunk_size = whole_number(chunk_size, "chunk_size (bytes)")
         self.deferrable = deferrable
         self.retry_window = seconds(retry_window, "retry_window")
@@ -159,7 +167,7 @@ class LangdockUsageExportOperator(BaseOperator):
         target = self._target()
         from airflow_provider_langdock.hooks.langdock import LangdockHook
 
-        hook = LangdockHook(self.langdock_conn_id)
+        hook = LangdockHook(self.langdock_conn_id, **self.hook_params)
         self._pseudonymization_key(hook)  # a missing key fails before any request
         if target is not None and not self.replace and target.exists():
             raise LangdockError(
@@ -178,6 +186,7 @@ class LangdockUsageExportOperator(BaseOperator):
                     langdock_conn_id=self.langdock_conn_id,
                     deadline=deadline_after(self.execution_timeout, "execution_timeout"),
                     retry_window=self.retry_window,
+                    hook_params=self.hook_params,
                 ),
                 method_name="execute_complete",
             )
@@ -195,7 +204,7 @@ class LangdockUsageExportOperator(BaseOperator):
 
         with self._skip_if_no_data():
             plan = plan_from_event(event)
-        hook = LangdockHook(self.langdock_conn_id)
+        hook = LangdockHook(self.langdock_conn_id, **self.hook_params)
         try:
             return self._finish(context, hook, plan, self._target())
         finally:

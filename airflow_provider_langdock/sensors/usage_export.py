@@ -15,6 +15,7 @@ from airflow.providers.common.compat.sdk import (
 )
 
 from airflow_provider_langdock.api import DateLike, over_row_cap_metadata
+from airflow_provider_langdock.connection import check_hook_params
 from airflow_provider_langdock.connection_ui import DEFAULT_CONN_ID
 from airflow_provider_langdock.exceptions import (
     LangdockExportTooLargeError,
@@ -49,6 +50,9 @@ class LangdockUsageExportSensor(BaseSensorOperator):
     :param timezone: IANA zone of the period.
     :param group_by: optional grouping, as for the operator.
     :param langdock_conn_id: the ``langdock`` connection.
+    :param hook_params: keyword arguments for the Langdock hook of each poke (and for the trigger's),
+        overriding the connection's extras, as for the operator; e.g. ``{"max_attempts": 1}`` for
+        pokes that do not retry. Checked when the DAG is parsed; not templated.
     :param deferrable: wait in the triggerer instead of a worker slot (default:
         ``[operators] default_deferrable``).
     """
@@ -72,6 +76,7 @@ class LangdockUsageExportSensor(BaseSensorOperator):
         timezone: str = "UTC",
         group_by: str | None = None,
         langdock_conn_id: str = DEFAULT_CONN_ID,
+        hook_params: dict[str, Any] | None = None,
         poke_interval: float | timedelta = 300,
         deferrable: bool = conf.getboolean("operators", "default_deferrable", fallback=False),
         **kwargs: Any,
@@ -87,6 +92,7 @@ class LangdockUsageExportSensor(BaseSensorOperator):
         self.timezone = timezone
         self.group_by = group_by
         self.langdock_conn_id = langdock_conn_id
+        self.hook_params = check_hook_params(hook_params)
         self.deferrable = deferrable
 
     def execute(self, context: Context) -> Any:
@@ -103,6 +109,7 @@ class LangdockUsageExportSensor(BaseSensorOperator):
                 langdock_conn_id=self.langdock_conn_id,
                 deadline=deadline_after(self.timeout),
                 poll_interval=self.poke_interval,
+                hook_params=self.hook_params,
             ),
             method_name="execute_complete",
         )
@@ -132,7 +139,7 @@ class LangdockUsageExportSensor(BaseSensorOperator):
         request = export_request_for_run(
             context, self.data_type, self.date_from, self.date_to, self.timezone, self.group_by
         )
-        hook = LangdockHook(self.langdock_conn_id)
+        hook = LangdockHook(self.langdock_conn_id, **self.hook_params)
         try:
             result = hook.run_export(request)
         except LangdockExportTooLargeError as error:

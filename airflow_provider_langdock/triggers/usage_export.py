@@ -34,6 +34,7 @@ from airflow_provider_langdock.api import (
     ExportResult,
     over_row_cap_metadata,
 )
+from airflow_provider_langdock.connection import check_hook_params
 from airflow_provider_langdock.connection_ui import DEFAULT_CONN_ID
 from airflow_provider_langdock.exceptions import (
     LangdockError,
@@ -166,7 +167,7 @@ def plan_from_event(event: Any) -> ExportPlan:
 
 
 class _LangdockTrigger(BaseTrigger):
-    """What both triggers share: the connection id, the export request, the deadline and the event."""
+    """What both triggers share: the connection id and hook_params, the request, the deadline, the event."""
 
     def __init__(
         self,
@@ -174,17 +175,20 @@ class _LangdockTrigger(BaseTrigger):
         request: Mapping[str, Any],
         langdock_conn_id: str = DEFAULT_CONN_ID,
         deadline: datetime | str | None = None,
+        hook_params: Mapping[str, Any] | None = None,
     ) -> None:
         super().__init__()
         self.request = dict(request)
         self.langdock_conn_id = langdock_conn_id
         self.deadline = _as_deadline(deadline)
+        self.hook_params = check_hook_params(hook_params)
 
     def _kwargs(self) -> dict[str, Any]:
         return {
             "request": dict(self.request),
             "langdock_conn_id": self.langdock_conn_id,
             "deadline": None if self.deadline is None else self.deadline.isoformat(),
+            "hook_params": dict(self.hook_params),
         }
 
     def serialize(self) -> tuple[str, dict[str, Any]]:
@@ -232,7 +236,7 @@ class _LangdockTrigger(BaseTrigger):
 
         deadline_scope = asyncio.timeout_at(when)
         try:
-            async with deadline_scope, LangdockAsyncHook(self.langdock_conn_id) as hook:
+            async with deadline_scope, LangdockAsyncHook(self.langdock_conn_id, **self.hook_params) as hook:
                 return await self._wait(hook, request)
         except TimeoutError:
             if self.deadline is None or not deadline_scope.expired():
@@ -262,6 +266,8 @@ class LangdockUsageExportTrigger(_LangdockTrigger):
     :param langdock_conn_id: the ``langdock`` connection, read in the triggerer.
     :param deadline: absolute UTC time (aware datetime or ISO string) after which a timeout event fires.
     :param retry_window: seconds to keep retrying transient errors before an error event.
+    :param hook_params: keyword arguments for the ``LangdockAsyncHook`` (the operator's
+        ``hook_params``); ``max_attempts`` does not apply here, where ``retry_window`` bounds retries.
     """
 
     def __init__(
@@ -271,8 +277,11 @@ class LangdockUsageExportTrigger(_LangdockTrigger):
         langdock_conn_id: str = DEFAULT_CONN_ID,
         deadline: datetime | str | None = None,
         retry_window: float = DEFAULT_RETRY_WINDOW,
+        hook_params: Mapping[str, Any] | None = None,
     ) -> None:
-        super().__init__(request=request, langdock_conn_id=langdock_conn_id, deadline=deadline)
+        super().__init__(
+            request=request, langdock_conn_id=langdock_conn_id, deadline=deadline, hook_params=hook_params
+        )
         self.retry_window = seconds(retry_window, "retry_window")
 
     def _kwargs(self) -> dict[str, Any]:
@@ -316,6 +325,7 @@ class LangdockUsageDataTrigger(_LangdockTrigger):
     :param langdock_conn_id: the ``langdock`` connection, read in the triggerer.
     :param deadline: absolute UTC time (aware datetime or ISO string) after which a timeout event fires.
     :param poll_interval: seconds between two checks.
+    :param hook_params: keyword arguments for the ``LangdockAsyncHook`` (the sensor's ``hook_params``).
     """
 
     def __init__(
@@ -325,8 +335,11 @@ class LangdockUsageDataTrigger(_LangdockTrigger):
         langdock_conn_id: str = DEFAULT_CONN_ID,
         deadline: datetime | str | None = None,
         poll_interval: float = DEFAULT_POLL_INTERVAL,
+        hook_params: Mapping[str, Any] | None = None,
     ) -> None:
-        super().__init__(request=request, langdock_conn_id=langdock_conn_id, deadline=deadline)
+        super().__init__(
+            request=request, langdock_conn_id=langdock_conn_id, deadline=deadline, hook_params=hook_params
+        )
         self.poll_interval = seconds(poll_interval, "poll_interval")
 
     def _kwargs(self) -> dict[str, Any]:
