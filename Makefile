@@ -80,6 +80,9 @@ python_for = $(or $(shell ls -d $(PYENV_ROOT)/versions/$(1).*/bin/python$(1) 2>/
 	.venv-airflow2-py$*/bin/uv pip install --quiet --python .venv-airflow2-py$*/bin/python -e ".[$(EXTRAS)]" "apache-airflow==$(AIRFLOW2_VERSION)"
 	touch $@
 
+# Keep the marker files of the pattern rules (make would delete them as intermediates and reinstall).
+.PRECIOUS: .venv-py%/.installed .venv-airflow2-py%/.installed
+
 pytest-py%: .venv-py%/.installed node_modules
 	.venv-py$*/bin/pytest -m "not ui" $(PYTEST_ARGS)
 
