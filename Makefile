@@ -1,4 +1,4 @@
-# Everything runs inside a project-local virtual environment (.venv) created on demand.
+# Everything runs inside project-local virtual environments created on demand.
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV ?= .venv
 BIN := $(VENV)/bin
@@ -10,21 +10,27 @@ AIRFLOW2_VERSION ?= 2.11.*
 
 .PHONY: venv venv-airflow2 node_modules postgresql test test-fast test-matrix test-lowest lint typecheck pytest pytest-airflow2 demo benchmark simulator clean
 
+# $(call install_venv,DIR,INTERPRETER,MORE_UV_ARGS): a venv with this project (editable) and its dev extras.
+define install_venv
+	test -x $(1)/bin/python || $(2) -m venv $(1)
+	$(1)/bin/python -m pip install --quiet --upgrade pip uv
+	$(1)/bin/uv pip install --quiet --python $(1)/bin/python $(3) -e ".[$(EXTRAS)]"
+	touch $(1)/.installed
+endef
+
+# $(call run_suite,DIR): the suite without the browser test. PostgreSQL is required there, so the DDL
+# tests fail rather than skip when it is missing.
+run_suite = LANGDOCK_POSTGRES_REQUIRED=1 $(1)/bin/pytest -m "not ui" $(PYTEST_ARGS)
+
 venv: $(VENV)/.installed
 
 $(VENV)/.installed: pyproject.toml
-	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip uv
-	$(BIN)/uv pip install --quiet --python $(BIN)/python -e ".[$(EXTRAS)]"
-	touch $@
+	$(call install_venv,$(VENV),$(PYTHON),)
 
 venv-airflow2: $(AIRFLOW2_VENV)/.installed
 
 $(AIRFLOW2_VENV)/.installed: pyproject.toml
-	test -x $(AIRFLOW2_VENV)/bin/python || $(PYTHON) -m venv $(AIRFLOW2_VENV)
-	$(AIRFLOW2_VENV)/bin/python -m pip install --quiet --upgrade pip uv
-	$(AIRFLOW2_VENV)/bin/uv pip install --quiet --python $(AIRFLOW2_VENV)/bin/python -e ".[$(EXTRAS)]" "apache-airflow==$(AIRFLOW2_VERSION)"
-	touch $@
+	$(call install_venv,$(AIRFLOW2_VENV),$(PYTHON),"apache-airflow==$(AIRFLOW2_VERSION)")
 
 ## Test services from the npm registry (Azurite), pinned in package.json and package-lock.json.
 node_modules: node_modules/.installed
@@ -47,10 +53,10 @@ typecheck: venv
 	$(BIN)/mypy
 
 pytest: venv node_modules postgresql
-	LANGDOCK_POSTGRES_REQUIRED=1 $(BIN)/pytest -m "not ui" $(PYTEST_ARGS)
+	$(call run_suite,$(VENV))
 
 pytest-airflow2: venv-airflow2 node_modules postgresql
-	LANGDOCK_POSTGRES_REQUIRED=1 $(AIRFLOW2_VENV)/bin/pytest -m "not ui" $(PYTEST_ARGS)
+	$(call run_suite,$(AIRFLOW2_VENV))
 
 ## The test command from the README: linters, type checks, the whole suite on Airflow 3 and on Airflow 2.11.
 test: lint typecheck pytest test-ui pytest-airflow2
@@ -66,41 +72,34 @@ PYENV_ROOT ?= $(HOME)/.pyenv
 MATRIX_PYTHONS ?= 3.12 3.13
 python_for = $(or $(shell ls -d $(PYENV_ROOT)/versions/$(1).*/bin/python$(1) 2>/dev/null | sort -V | tail -1),$(shell command -v python$(1) 2>/dev/null))
 
+python_missing = { echo "Python $(1) not found: put python$(1) on PATH or run 'pyenv install $(1)'"; exit 1; }
+
 .venv-py%/.installed: pyproject.toml
-	@test -n "$(call python_for,$*)" || { echo "Python $* not found: put python$* on PATH or run 'pyenv install $*'"; exit 1; }
-	test -x .venv-py$*/bin/python || $(call python_for,$*) -m venv .venv-py$*
-	.venv-py$*/bin/python -m pip install --quiet --upgrade pip uv
-	.venv-py$*/bin/uv pip install --quiet --python .venv-py$*/bin/python -e ".[$(EXTRAS)]"
-	touch $@
+	@test -n "$(call python_for,$*)" || $(call python_missing,$*)
+	$(call install_venv,.venv-py$*,$(call python_for,$*),)
 
 .venv-airflow2-py%/.installed: pyproject.toml
-	@test -n "$(call python_for,$*)" || { echo "Python $* not found: put python$* on PATH or run 'pyenv install $*'"; exit 1; }
-	test -x .venv-airflow2-py$*/bin/python || $(call python_for,$*) -m venv .venv-airflow2-py$*
-	.venv-airflow2-py$*/bin/python -m pip install --quiet --upgrade pip uv
-	.venv-airflow2-py$*/bin/uv pip install --quiet --python .venv-airflow2-py$*/bin/python -e ".[$(EXTRAS)]" "apache-airflow==$(AIRFLOW2_VERSION)"
-	touch $@
+	@test -n "$(call python_for,$*)" || $(call python_missing,$*)
+	$(call install_venv,.venv-airflow2-py$*,$(call python_for,$*),"apache-airflow==$(AIRFLOW2_VERSION)")
 
 # Keep the marker files of the pattern rules (make would delete them as intermediates and reinstall).
 .PRECIOUS: .venv-py%/.installed .venv-airflow2-py%/.installed
 
-pytest-py%: .venv-py%/.installed node_modules
-	.venv-py$*/bin/pytest -m "not ui" $(PYTEST_ARGS)
+pytest-py%: .venv-py%/.installed node_modules postgresql
+	$(call run_suite,.venv-py$*)
 
-pytest-airflow2-py%: .venv-airflow2-py%/.installed node_modules
-	.venv-airflow2-py$*/bin/pytest -m "not ui" $(PYTEST_ARGS)
+pytest-airflow2-py%: .venv-airflow2-py%/.installed node_modules postgresql
+	$(call run_suite,.venv-airflow2-py$*)
 
 test-matrix: $(foreach py,$(MATRIX_PYTHONS),pytest-py$(py)) pytest-airflow2-py3.12
 
 ## Every lower bound of pyproject.toml at once: the lowest direct versions uv can resolve, then the suite.
 LOWEST_VENV ?= .venv-lowest
 $(LOWEST_VENV)/.installed: pyproject.toml
-	test -x $(LOWEST_VENV)/bin/python || $(PYTHON) -m venv $(LOWEST_VENV)
-	$(LOWEST_VENV)/bin/python -m pip install --quiet --upgrade pip uv
-	$(LOWEST_VENV)/bin/uv pip install --quiet --python $(LOWEST_VENV)/bin/python --resolution lowest-direct -e ".[$(EXTRAS)]"
-	touch $@
+	$(call install_venv,$(LOWEST_VENV),$(PYTHON),--resolution lowest-direct)
 
-test-lowest: $(LOWEST_VENV)/.installed node_modules
-	$(LOWEST_VENV)/bin/pytest -m "not ui" $(PYTEST_ARGS)
+test-lowest: $(LOWEST_VENV)/.installed node_modules postgresql
+	$(call run_suite,$(LOWEST_VENV))
 
 ## Debian's Chromium for the browser test (Playwright drives it; `playwright install` would download a build).
 .PHONY: chromium test-ui
