@@ -14,6 +14,7 @@ from urllib.request import (  # type: ignore[attr-defined]  # not in typeshed
 
 from airflow_provider_langdock import __version__
 from airflow_provider_langdock.api import normalize_base_url
+from airflow_provider_langdock.clock import SYSTEM_CLOCK, Clock
 from airflow_provider_langdock.connection_ui import CONN_TYPE
 from airflow_provider_langdock.exceptions import LangdockInputError
 from airflow_provider_langdock.retries import DEFAULT_MAX_ATTEMPTS, DEFAULT_MAX_RETRY_WAIT, RetryPolicy
@@ -137,8 +138,12 @@ def settings_from_connection(
     download_timeout: float | None = None,
     download_connections: int | None = None,
     download_range_size: int | None = None,
+    clock: Clock = SYSTEM_CLOCK,
 ) -> LangdockSettings:
-    """Check the connection's fields and extras; arguments given here win over the extras."""
+    """Check the connection's fields and extras; arguments given here win over the extras.
+
+    The retry policy waits on ``clock``.
+    """
     api_key = (password or "").strip()
     if not api_key:
         raise LangdockInputError(
@@ -171,6 +176,7 @@ def settings_from_connection(
         retry=RetryPolicy(
             max_attempts=DEFAULT_MAX_ATTEMPTS if attempts is None else attempts,
             max_wait=DEFAULT_MAX_RETRY_WAIT if max_wait is None else max_wait,
+            clock=clock,
         ),
         download_timeout=setting(download_timeout, "download_timeout", finite_number, exclusive=True),
         ranges=RangePolicy(

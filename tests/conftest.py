@@ -48,8 +48,10 @@ settings.register_profile(
 )
 settings.load_profile("ci" if os.environ.get("CI") else "default")
 
+from airflow_provider_langdock.clock import Clock  # noqa: E402
 from airflow_provider_langdock.testing import LangdockSimulator  # noqa: E402
 from airflow_provider_langdock.testing.azurite import Azurite  # noqa: E402
+from tests.clock import FakeClock  # noqa: E402
 from tests.hostile import HostileServer  # noqa: E402
 
 HOSTILE_KEY = "hostile-key-0123456789"
@@ -75,6 +77,42 @@ def set_langdock_default(monkeypatch: pytest.MonkeyPatch, host: str, password: s
     """Make ``langdock_default`` an env-var connection to ``host`` with ``password`` and ``extra``."""
     conn = {"conn_type": "langdock", "host": host, "password": password, "extra": extra}
     monkeypatch.setenv("AIRFLOW_CONN_LANGDOCK_DEFAULT", json.dumps(conn))
+
+
+# -- time: a fake clock instead of real waits ----------------------------------------------------------
+
+
+def install_clock(monkeypatch: pytest.MonkeyPatch, clock: Clock) -> None:
+    """Make ``clock`` the default clock of Langdock hooks and triggers, those a DAG run makes too."""
+    from airflow_provider_langdock.hooks.base import LangdockBaseHook
+    from airflow_provider_langdock.triggers.usage_export import (
+        LangdockUsageDataTrigger,
+        LangdockUsageExportTrigger,
+    )
+
+    for owner in (LangdockBaseHook, LangdockUsageExportTrigger, LangdockUsageDataTrigger):
+        monkeypatch.setattr(owner, "clock", clock)
+
+
+@pytest.fixture
+def fake_clock(monkeypatch: pytest.MonkeyPatch) -> FakeClock:
+    """A FakeClock that the test's Langdock hooks and triggers wait on: waits are recorded, not slept."""
+    clock = FakeClock()
+    install_clock(monkeypatch, clock)
+    return clock
+
+
+@pytest.fixture
+def recorded_waits(fake_clock: FakeClock) -> list[float]:
+    """Retry and download waits, recorded instead of slept, so retry tests run fast."""
+    return fake_clock.slept
+
+
+@pytest.fixture
+def virtual_clock(simulator: LangdockSimulator, fake_clock: FakeClock) -> FakeClock:
+    """The fake clock, which the simulator's fault storms (``inject_for``) also last on."""
+    simulator.clock = fake_clock
+    return fake_clock
 
 
 # -- storage servers: moto's S3 server and gcp-storage-emulator, with the Airflow connections -----------

@@ -21,7 +21,6 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 import requests
 
-from airflow_provider_langdock import retries
 from airflow_provider_langdock.api import ExportRequest, ExportResult
 from airflow_provider_langdock.connection import LangdockSettings
 from airflow_provider_langdock.destinations import LocalDestination, destination_for
@@ -41,14 +40,6 @@ HOUR = timedelta(hours=1)
 DAY0 = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0) - timedelta(days=30)
 MIB = 1024 * 1024
 _ROW_START_WITH_PERIODS = re.compile(rb"\r\n\d{4}-\d{2}-\d{2},\d{4}-\d{2}-\d{2},")
-
-
-@pytest.fixture
-def recorded_waits(monkeypatch: pytest.MonkeyPatch) -> list[float]:
-    """Retry waits are recorded instead of slept."""
-    waits: list[float] = []
-    monkeypatch.setattr(retries, "_sleep", waits.append)
-    return waits
 
 
 @pytest.fixture

@@ -8,6 +8,7 @@ from typing import Any
 from airflow.providers.common.compat.sdk import BaseHook, mask_secret
 
 from airflow_provider_langdock.api import ExportRequest, ExportResult
+from airflow_provider_langdock.clock import SYSTEM_CLOCK, Clock
 from airflow_provider_langdock.connection import LangdockSettings, settings_from_connection
 from airflow_provider_langdock.connection_ui import CONN_TYPE, DEFAULT_CONN_ID, HOOK_NAME
 from airflow_provider_langdock.redaction import redact, register_secret
@@ -26,12 +27,15 @@ class LangdockBaseHook(BaseHook):
         the extra; see :class:`~airflow_provider_langdock.connection.RangePolicy`).
     :param download_range_size: bytes per range when downloading over several connections
         (overrides the extra).
+    :param clock: what retry and download waits sleep on (default: the class's :attr:`clock`).
     """
 
     conn_name_attr = "langdock_conn_id"
     default_conn_name = DEFAULT_CONN_ID
     conn_type = CONN_TYPE
     hook_name = HOOK_NAME
+    #: The clock of hooks created without one: real time.
+    clock: Clock = SYSTEM_CLOCK
 
     def __init__(
         self,
@@ -43,8 +47,11 @@ class LangdockBaseHook(BaseHook):
         download_timeout: float | None = None,
         download_connections: int | None = None,
         download_range_size: int | None = None,
+        clock: Clock | None = None,
     ) -> None:
         super().__init__()
+        if clock is not None:
+            self.clock = clock
         self.langdock_conn_id = langdock_conn_id
         self.timeout = timeout
         self.max_attempts = max_attempts
@@ -76,6 +83,7 @@ class LangdockBaseHook(BaseHook):
             download_timeout=self.download_timeout,
             download_connections=self.download_connections,
             download_range_size=self.download_range_size,
+            clock=self.clock,
         )
 
     def _log_request(self, request: ExportRequest) -> None:

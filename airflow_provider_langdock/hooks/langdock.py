@@ -388,7 +388,9 @@ class LangdockHook(LangdockBaseHook):
             base_url = self.settings.base_url
             start, end = recent_probe_range()
             request = ExportRequest.build("users", start, end, "UTC")
-            self._post(request, route=None, policy=RetryPolicy(max_attempts=2, max_wait=2.0))
+            self._post(
+                request, route=None, policy=RetryPolicy(max_attempts=2, max_wait=2.0, clock=self.clock)
+            )
         except LangdockNoDataError:
             return True, f"Connected to {base_url}: the API key is valid (no usage data in the last hour)."
         except LangdockAuthError as error:

@@ -39,6 +39,7 @@ from typing import Any, Literal
 from urllib.parse import parse_qs, urlencode
 from xml.sax.saxutils import escape
 
+from airflow_provider_langdock.clock import SYSTEM_CLOCK, Clock
 from airflow_provider_langdock.testing.columns import DataTypeSpec, resolve_data_type
 from airflow_provider_langdock.testing.contract import (
     ApiError,
@@ -172,6 +173,7 @@ class LangdockSimulator:
         history_days: int = 365,
         accept_ranges: bool = True,
         reuse_exports: bool = False,
+        clock: Clock = SYSTEM_CLOCK,
     ) -> None:
         self.api_keys: frozenset[str] = frozenset({api_key} if isinstance(api_key, str) else api_key)
         if not self.api_keys:
@@ -190,6 +192,8 @@ class LangdockSimulator:
         self.history_days = history_days
         self.accept_ranges = accept_ranges
         self.reuse_exports = reuse_exports
+        #: What :meth:`inject_for` storms last on (a test may share its fake clock with the client).
+        self.clock = clock
         self._reused_answers: dict[tuple[Any, ...], dict[str, Any]] = {}
         self._busy_hours: tuple[tuple[int, int, Fraction], ...] = ()
         self._storage_dir = storage_dir
@@ -349,7 +353,7 @@ class LangdockSimulator:
         """Answer every API request with ``status`` for the next ``seconds`` (a rate-limit storm)."""
         with self._lock:
             self._storm = (
-                time.monotonic() + seconds,
+                self.clock.monotonic() + seconds,
                 status,
                 None if retry_after is None else str(retry_after),
             )
@@ -447,7 +451,7 @@ class LangdockSimulator:
         with self._lock:
             if self._storm is not None:
                 until, status, retry_after = self._storm
-                if time.monotonic() < until:
+                if self.clock.monotonic() < until:
                     return _ApiFault(status, 1, retry_after, None, 0.0, False, None)
                 self._storm = None
             for fault in self._api_faults:

@@ -34,6 +34,7 @@ from airflow_provider_langdock.api import (
     ExportResult,
     over_row_cap_metadata,
 )
+from airflow_provider_langdock.clock import SYSTEM_CLOCK, Clock
 from airflow_provider_langdock.connection import check_hook_params
 from airflow_provider_langdock.connection_ui import DEFAULT_CONN_ID
 from airflow_provider_langdock.exceptions import (
@@ -57,14 +58,6 @@ if TYPE_CHECKING:  # aiohttp loads in the triggerer only, not when a DAG file is
     from airflow_provider_langdock.hooks.langdock_async import LangdockAsyncHook
 
 DEFAULT_POLL_INTERVAL = 300.0
-
-
-async def _sleep(seconds: float) -> None:
-    await asyncio.sleep(seconds)
-
-
-def _utcnow() -> datetime:
-    return datetime.now(UTC)
 
 
 def _as_deadline(value: datetime | str | None) -> datetime | None:
@@ -167,7 +160,14 @@ def plan_from_event(event: Any) -> ExportPlan:
 
 
 class _LangdockTrigger(BaseTrigger):
-    """What both triggers share: the connection id and hook_params, the request, the deadline, the event."""
+    """What both triggers share: the connection id and hook_params, the request, the deadline, the event.
+
+    ``clock`` (what it waits between polls on and reads the time from; retry waits are the hook's) is
+    not a serialized kwarg: a trigger loaded in the triggerer runs on the class's :attr:`clock`.
+    """
+
+    #: The clock of triggers created without one: real time.
+    clock: Clock = SYSTEM_CLOCK
 
     def __init__(
         self,
@@ -176,8 +176,11 @@ class _LangdockTrigger(BaseTrigger):
         langdock_conn_id: str = DEFAULT_CONN_ID,
         deadline: datetime | str | None = None,
         hook_params: Mapping[str, Any] | None = None,
+        clock: Clock | None = None,
     ) -> None:
         super().__init__()
+        if clock is not None:
+            self.clock = clock
         self.request = dict(request)
         self.langdock_conn_id = langdock_conn_id
         self.deadline = _as_deadline(deadline)
@@ -228,7 +231,7 @@ class _LangdockTrigger(BaseTrigger):
         request = ExportRequest.from_dict(self.request)
         when = None  # the deadline on the event loop's clock
         if self.deadline is not None:
-            seconds_left = (self.deadline - _utcnow()).total_seconds()
+            seconds_left = (self.deadline - self.clock.now()).total_seconds()
             if seconds_left <= 0:
                 return timeout_event(self.deadline, self._goal(request))
             when = asyncio.get_running_loop().time() + seconds_left
@@ -268,6 +271,7 @@ class LangdockUsageExportTrigger(_LangdockTrigger):
     :param retry_window: seconds to keep retrying transient errors before an error event.
     :param hook_params: keyword arguments for the ``LangdockAsyncHook`` (the operator's
         ``hook_params``); ``max_attempts`` does not apply here, where ``retry_window`` bounds retries.
+    :param clock: what it reads the time from and polls on (not serialized; default: real time).
     """
 
     def __init__(
@@ -278,9 +282,14 @@ class LangdockUsageExportTrigger(_LangdockTrigger):
         deadline: datetime | str | None = None,
         retry_window: float = DEFAULT_RETRY_WINDOW,
         hook_params: Mapping[str, Any] | None = None,
+        clock: Clock | None = None,
     ) -> None:
         super().__init__(
-            request=request, langdock_conn_id=langdock_conn_id, deadline=deadline, hook_params=hook_params
+            request=request,
+            langdock_conn_id=langdock_conn_id,
+            deadline=deadline,
+            hook_params=hook_params,
+            clock=clock,
         )
         self.retry_window = seconds(retry_window, "retry_window")
 
@@ -293,7 +302,7 @@ class LangdockUsageExportTrigger(_LangdockTrigger):
         Raises the typed error otherwise. A loop over several requests (e.g. the parts of a split
         range) can call it repeatedly; each call has its own retry window.
         """
-        return await hook.run_export(request, retry_until=retry_deadline(self.retry_window))
+        return await hook.run_export(request, retry_until=retry_deadline(self.retry_window, hook.clock))
 
     async def _wait(self, hook: LangdockAsyncHook, request: ExportRequest) -> dict[str, Any]:
         planner = ExportPlanner(request)
@@ -326,6 +335,7 @@ class LangdockUsageDataTrigger(_LangdockTrigger):
     :param deadline: absolute UTC time (aware datetime or ISO string) after which a timeout event fires.
     :param poll_interval: seconds between two checks.
     :param hook_params: keyword arguments for the ``LangdockAsyncHook`` (the sensor's ``hook_params``).
+    :param clock: what it reads the time from and polls on (not serialized; default: real time).
     """
 
     def __init__(
@@ -336,9 +346,14 @@ class LangdockUsageDataTrigger(_LangdockTrigger):
         deadline: datetime | str | None = None,
         poll_interval: float = DEFAULT_POLL_INTERVAL,
         hook_params: Mapping[str, Any] | None = None,
+        clock: Clock | None = None,
     ) -> None:
         super().__init__(
-            request=request, langdock_conn_id=langdock_conn_id, deadline=deadline, hook_params=hook_params
+            request=request,
+            langdock_conn_id=langdock_conn_id,
+            deadline=deadline,
+            hook_params=hook_params,
+            clock=clock,
         )
         self.poll_interval = seconds(poll_interval, "poll_interval")
 
@@ -366,7 +381,7 @@ class LangdockUsageDataTrigger(_LangdockTrigger):
                 )
             else:
                 return success_event(result)
-            await _sleep(self.poll_interval)
+            await self.clock.async_sleep(self.poll_interval)
 
     def _goal(self, request: ExportRequest) -> str:
         return f"Langdock had usage data for the {request.describe()}"
