@@ -11,6 +11,8 @@ from airflow_provider_langdock.api import ExportRequest, ExportResult
 from airflow_provider_langdock.clock import SYSTEM_CLOCK, Clock
 from airflow_provider_langdock.connection import LangdockSettings, settings_from_connection
 from airflow_provider_langdock.connection_ui import CONN_TYPE, DEFAULT_CONN_ID, HOOK_NAME
+from airflow_provider_langdock.exceptions import LangdockError, LangdockExportTooLargeError
+from airflow_provider_langdock.planning import ExportPlan
 from airflow_provider_langdock.redaction import redact, register_secret
 
 
@@ -102,3 +104,25 @@ class LangdockBaseHook(BaseHook):
             result.file_path,
             redact(result.download_url),
         )
+
+    def _log_answer(self, part: ExportRequest, answer: ExportResult | LangdockError) -> None:
+        """Log a part refused as too large (it is split) or without data (an empty part)."""
+        if isinstance(answer, LangdockExportTooLargeError):
+            self.log.warning(
+                "Langdock refused the %s as too large (%d rows, limit %d); splitting it at whole UTC hours.",
+                part.describe(),
+                answer.row_count,
+                answer.row_limit,
+            )
+        elif not isinstance(answer, ExportResult):
+            self.log.info("No usage data in the %s; it is an empty part.", part.describe())
+
+    def _log_plan(self, plan: ExportPlan) -> ExportPlan:
+        if plan.is_split:
+            self.log.info(
+                "The %s was exported in %d parts holding %d records.",
+                plan.request.describe(),
+                len(plan.parts),
+                plan.record_count,
+            )
+        return plan

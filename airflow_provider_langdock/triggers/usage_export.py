@@ -49,7 +49,7 @@ from airflow_provider_langdock.exceptions import (
     error_details,
     error_from_details,
 )
-from airflow_provider_langdock.planning import ExportPlan, ExportPlanner
+from airflow_provider_langdock.planning import ExportPlan
 from airflow_provider_langdock.redaction import redact
 from airflow_provider_langdock.retries import DEFAULT_RETRY_WINDOW, retry_deadline
 from airflow_provider_langdock.validation import deadline_after, seconds
@@ -262,8 +262,8 @@ class LangdockUsageExportTrigger(_LangdockTrigger):
     Rate limits (429), server errors (500/502/503/504) and network failures are retried, waiting what
     ``Retry-After`` asks or backing off exponentially, each wait capped by the connection's
     ``max_retry_wait``, for ``retry_window`` seconds, and never past ``deadline``. An export above the
-    row cap is split into parts by the same :class:`ExportPlanner` as the sync hook uses, and the
-    parts are requested one after the other; the event carries the whole plan.
+    row cap is split into parts (``LangdockAsyncHook.plan_export``, which plans like the sync hook),
+    requested one after the other; the event carries the whole plan.
 
     :param request: the export, as ``ExportRequest.to_dict()`` gives it.
     :param langdock_conn_id: the ``langdock`` connection, read in the triggerer.
@@ -305,18 +305,7 @@ class LangdockUsageExportTrigger(_LangdockTrigger):
         return await hook.run_export(request, retry_until=retry_deadline(self.retry_window, hook.clock))
 
     async def _wait(self, hook: LangdockAsyncHook, request: ExportRequest) -> dict[str, Any]:
-        planner = ExportPlanner(request)
-        while (part := planner.next_request()) is not None:
-            try:
-                result = await self.request_export(hook, part)
-            except LangdockExportTooLargeError as error:
-                pieces = planner.too_large(error.row_count, error.row_limit)
-                self.log.warning("%s; splitting it into %d parts.", error, len(pieces))
-            except LangdockNoDataError as error:
-                planner.no_data(error)
-            else:
-                planner.succeeded(result)
-        return plan_event(request, planner.plan())
+        return plan_event(request, await hook.plan_export(request, retry_window=self.retry_window))
 
     def _goal(self, request: ExportRequest) -> str:
         return f"Langdock finished the {request.describe()}"
