@@ -32,26 +32,23 @@ from airflow.triggers.base import BaseTrigger, TriggerEvent
 from airflow_provider_langdock.api import (
     ExportRequest,
     ExportResult,
-    over_row_cap_metadata,
 )
 from airflow_provider_langdock.clock import SYSTEM_CLOCK, Clock
 from airflow_provider_langdock.connection import check_hook_params
 from airflow_provider_langdock.connection_ui import DEFAULT_CONN_ID
 from airflow_provider_langdock.exceptions import (
     LangdockError,
-    LangdockExportTooLargeError,
     LangdockInputError,
     LangdockInvalidResponseError,
-    LangdockNoDataError,
     LangdockSensorTimeoutError,
     LangdockTimeoutError,
-    LangdockTransientError,
     error_details,
     error_from_details,
 )
 from airflow_provider_langdock.planning import ExportPlan
 from airflow_provider_langdock.redaction import redact
 from airflow_provider_langdock.retries import DEFAULT_RETRY_WINDOW, retry_deadline
+from airflow_provider_langdock.sensing import SENSED_ERRORS, sensor_outcome
 from airflow_provider_langdock.validation import deadline_after, seconds
 
 if TYPE_CHECKING:  # aiohttp loads in the triggerer only, not when a DAG file is parsed
@@ -352,24 +349,13 @@ class LangdockUsageDataTrigger(_LangdockTrigger):
     async def _wait(self, hook: LangdockAsyncHook, request: ExportRequest) -> dict[str, Any]:
         while True:
             try:
-                result = await hook.run_export(request)
-            except LangdockExportTooLargeError as error:
-                self.log.info("%s: the data is there (the export operator splits such a range).", error)
-                return success_event(over_row_cap_metadata(request, error.row_count))
-            except LangdockNoDataError:
-                self.log.info(
-                    "No usage data yet for the %s; checking again in %g s.",
-                    request.describe(),
-                    self.poll_interval,
-                )
-            except LangdockTransientError as error:
-                self.log.warning(
-                    "Langdock is not answering normally (%s); checking again in %g s.",
-                    error,
-                    self.poll_interval,
-                )
-            else:
-                return success_event(result)
+                answer: ExportResult | LangdockError = await hook.run_export(request)
+            except SENSED_ERRORS as error:
+                answer = error
+            outcome = sensor_outcome(request, answer)
+            outcome.log_to(self.log, f"checking again in {self.poll_interval:g} s")
+            if outcome.metadata is not None:
+                return success_event(outcome.metadata)
             await self.clock.async_sleep(self.poll_interval)
 
     def _goal(self, request: ExportRequest) -> str:
