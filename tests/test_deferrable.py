@@ -33,7 +33,7 @@ from airflow_provider_langdock.hooks.base import LangdockBaseHook
 from airflow_provider_langdock.operators.usage_export import LangdockUsageExportOperator
 from airflow_provider_langdock.sensors.usage_export import LangdockUsageExportSensor
 from airflow_provider_langdock.testing import LangdockSimulator
-from airflow_provider_langdock.triggers.usage_export import error_event
+from airflow_provider_langdock.triggers.events import error_event
 
 from .clock import FakeClock
 from .conftest import REPO_DIR, DagRunner, install_clock, load_dagbag
@@ -298,7 +298,7 @@ def test_operator_rejects_a_negative_retry_window() -> None:
 
 
 def test_deadline_is_absolute_utc() -> None:
-    from airflow_provider_langdock.triggers.usage_export import deadline_after
+    from airflow_provider_langdock.validation import deadline_after
 
     before = datetime.now(UTC)
     deadline = deadline_after(timedelta(minutes=5))

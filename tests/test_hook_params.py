@@ -25,10 +25,10 @@ from airflow_provider_langdock.hooks.base import LangdockBaseHook
 from airflow_provider_langdock.operators.usage_export import LangdockUsageExportOperator
 from airflow_provider_langdock.sensors.usage_export import LangdockUsageExportSensor
 from airflow_provider_langdock.testing import LangdockSimulator
+from airflow_provider_langdock.triggers.events import result_from_event
 from airflow_provider_langdock.triggers.usage_export import (
     LangdockUsageDataTrigger,
     LangdockUsageExportTrigger,
-    result_from_event,
 )
 
 from .clock import FakeClock

@@ -42,15 +42,17 @@ from airflow_provider_langdock.exceptions import (
 )
 from airflow_provider_langdock.hooks.langdock import LangdockHook
 from airflow_provider_langdock.testing import LangdockSimulator
-from airflow_provider_langdock.triggers.usage_export import (
+from airflow_provider_langdock.triggers.events import (
     LangdockTriggerEvent,
-    LangdockUsageDataTrigger,
-    LangdockUsageExportTrigger,
-    deadline_after,
     plan_from_event,
     result_from_event,
     sensor_metadata_from_event,
 )
+from airflow_provider_langdock.triggers.usage_export import (
+    LangdockUsageDataTrigger,
+    LangdockUsageExportTrigger,
+)
+from airflow_provider_langdock.validation import deadline_after
 
 from .clock import FakeClock
 from .conftest import install_clock

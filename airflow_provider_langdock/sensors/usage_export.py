@@ -114,7 +114,7 @@ class LangdockUsageExportSensor(BaseSensorOperator):
 
     def execute_complete(self, context: Context, event: dict[str, Any] | None = None) -> dict[str, Any]:
         """Resume after the trigger: the export's metadata, or the typed error (a timeout included)."""
-        from airflow_provider_langdock.triggers.usage_export import sensor_metadata_from_event
+        from airflow_provider_langdock.triggers.events import sensor_metadata_from_event
 
         return sensor_metadata_from_event(event)
 
