@@ -40,18 +40,23 @@ from urllib.parse import parse_qs, urlencode
 from xml.sax.saxutils import escape
 
 from airflow_provider_langdock.clock import SYSTEM_CLOCK, Clock
-from airflow_provider_langdock.testing.columns import DataTypeSpec, resolve_data_type
+from airflow_provider_langdock.testing.columns import DataTypeSpec, simulated_data_type
 from airflow_provider_langdock.testing.contract import (
     ApiError,
-    ExportRequest,
     Route,
+    SimulatedExportRequest,
     bad_request,
     iso_millis,
     match_route,
     no_data,
     validate_export,
 )
-from airflow_provider_langdock.testing.generator import MICROS_PER_HOUR, ExportPlan, to_micros, workspace
+from airflow_provider_langdock.testing.generator import (
+    MICROS_PER_HOUR,
+    SimulatedExportPlan,
+    to_micros,
+    workspace,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -414,13 +419,15 @@ class LangdockSimulator:
 
         Naive datetimes are UTC. Row caps and 404s are not checked. Small sizes only: built in memory.
         """
-        return self._plan(resolve_data_type(data_type), group_by, date_from, date_to).csv_bytes()
+        return self._plan(simulated_data_type(data_type), group_by, date_from, date_to).csv_bytes()
 
     # --- request handling ------------------------------------------------------------------------
 
-    def _plan(self, spec: DataTypeSpec, group_by: str | None, start: datetime, end: datetime) -> ExportPlan:
+    def _plan(
+        self, spec: DataTypeSpec, group_by: str | None, start: datetime, end: datetime
+    ) -> SimulatedExportPlan:
         window_start, window_end = self._window
-        return ExportPlan(
+        return SimulatedExportPlan(
             seed=self.seed,
             family=spec.family,
             byok=self.byok,
@@ -509,7 +516,7 @@ class LangdockSimulator:
                 answer = self._reused_answers.setdefault(key, answer)
         return answer
 
-    def _export(self, route: Route, request: ExportRequest) -> dict[str, Any]:
+    def _export(self, route: Route, request: SimulatedExportRequest) -> dict[str, Any]:
         """Produce the export file (or the inline records) of a validated request."""
         spec = route.spec
         plan = self._plan(spec, request.group_by, request.start, request.end)
