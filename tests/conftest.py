@@ -223,6 +223,65 @@ def gcs_bucket(gcs_client: Any) -> str:
     return name
 
 
+def refuse_s3_part(monkeypatch: pytest.MonkeyPatch, number: int) -> list[int]:
+    """S3 UploadPart ``number`` reaches moto numbered 10001, which moto refuses (400 InvalidArgument).
+
+    Returns the part numbers sent, in order.
+    """
+    from airflow.providers.amazon.aws.hooks.s3 import S3Hook
+
+    sent: list[int] = []
+
+    def renumber(params: dict[str, Any], **_: Any) -> None:
+        sent.append(params["PartNumber"])
+        if params["PartNumber"] == number:
+            params["PartNumber"] = 10_001
+
+    original_get_conn = S3Hook.get_conn
+
+    def get_conn_with_fault(self: S3Hook) -> Any:
+        client = original_get_conn(self)
+        client.meta.events.register(
+            "before-parameter-build.s3.UploadPart", renumber, unique_id="langdock-refuse-part"
+        )
+        return client
+
+    monkeypatch.setattr(S3Hook, "get_conn", get_conn_with_fault)
+    return sent
+
+
+def refuse_gcs_chunk(monkeypatch: pytest.MonkeyPatch, number: int) -> list[str]:
+    """GCS upload chunk ``number`` reaches the emulator one byte off, which it refuses (400).
+
+    The fault is a requests transport adapter mounted on the session of GCSHook's client; returns
+    the ``Content-Range`` of each chunk sent.
+    """
+    import requests
+    from airflow.providers.google.cloud.hooks.gcs import GCSHook
+
+    sent: list[str] = []
+
+    class OneChunkOffByOne(requests.adapters.HTTPAdapter):
+        def send(self, request: requests.PreparedRequest, *args: Any, **kwargs: Any) -> requests.Response:
+            content_range = request.headers.get("Content-Range", "")
+            if request.method == "PUT" and content_range.startswith("bytes ") and "-" in content_range:
+                sent.append(content_range)
+                if len(sent) == number:
+                    first, rest = content_range[len("bytes ") :].split("-", 1)
+                    request.headers["Content-Range"] = f"bytes {int(first) + 1}-{rest}"
+            return super().send(request, *args, **kwargs)
+
+    original_get_conn = GCSHook.get_conn
+
+    def get_conn_with_fault(self: GCSHook) -> Any:
+        client = original_get_conn(self)
+        client._http.mount("http://127.0.0.1", OneChunkOffByOne())
+        return client
+
+    monkeypatch.setattr(GCSHook, "get_conn", get_conn_with_fault)
+    return sent
+
+
 @pytest.fixture(scope="session")
 def azurite() -> Iterator[Azurite]:
     """Azurite's Blob service (npm ``azurite``, in memory) on 127.0.0.1 for the whole session."""
