@@ -232,12 +232,15 @@ def _secret(value: Any) -> str | None:
     return text or None
 
 
+def extra_names(name: str) -> tuple[str, str]:
+    """The keys an extra may have, in order: its plain name and Airflow 2's ``extra__langdock__<name>``."""
+    return name, f"extra__{CONN_TYPE}__{name}"
+
+
 def _extra(extra: Mapping[str, Any], name: str) -> Any:
-    """An extra by its plain name, or by Airflow 2's ``extra__langdock__<name>`` form field name."""
-    value = extra.get(name)
-    if value in (None, ""):
-        value = extra.get(f"extra__{CONN_TYPE}__{name}")
-    return None if value == "" else value
+    """An extra by the first of its :func:`extra_names` that holds a value (None: neither)."""
+    values = (extra.get(key) for key in extra_names(name))
+    return next((value for value in values if value not in (None, "")), None)
 
 
 def _verify(value: Any) -> bool | str:

@@ -9,7 +9,7 @@ from airflow.providers.common.compat.sdk import BaseHook, mask_secret
 
 from airflow_provider_langdock.api import ExportRequest, ExportResult
 from airflow_provider_langdock.clock import SYSTEM_CLOCK, Clock
-from airflow_provider_langdock.connection import LangdockSettings, settings_from_connection
+from airflow_provider_langdock.connection import LangdockSettings, extra_names, settings_from_connection
 from airflow_provider_langdock.connection_ui import CONN_TYPE, DEFAULT_CONN_ID, HOOK_NAME
 from airflow_provider_langdock.exceptions import LangdockError, LangdockExportTooLargeError
 from airflow_provider_langdock.planning import ExportPlan
@@ -67,7 +67,7 @@ class LangdockBaseHook(BaseHook):
 
     def _settings_from(self, conn: Any, extra: Mapping[str, Any]) -> LangdockSettings:
         """Check the connection; its API key is registered with Airflow's log masker and ours first."""
-        key_fields = ("pseudonymization_key", f"extra__{CONN_TYPE}__pseudonymization_key")
+        key_fields = extra_names("pseudonymization_key")
         for secret in (conn.password, *(extra.get(name) for name in key_fields)):
             if isinstance(secret, str) and secret.strip():
                 for form in {secret, secret.strip()}:
