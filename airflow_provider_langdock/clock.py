@@ -30,9 +30,6 @@ class Clock:
         """The current time, timezone-aware in UTC."""
         return datetime.now(UTC)
 
-    def __repr__(self) -> str:
-        return f"{type(self).__name__}()"
-
 
 #: The real clock, the default everywhere.
 SYSTEM_CLOCK = Clock()
