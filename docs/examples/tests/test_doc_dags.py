@@ -13,6 +13,13 @@ from moto import mock_aws
 
 TODAY = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
 RETRY_POLICIES = tuple(int(part) for part in airflow_version.split(".")[:2]) >= (3, 3)
+# The files in docs/examples/dags (tests/test_docs.py checks this list against the folder).
+DAG_FILES = {
+    "langdock_assets.py",
+    "langdock_operator_options.py",
+    "langdock_quickstart.py",
+    "langdock_retry_policy.py",
+}
 # Scheduled on an asset, not on time: checked by what the producer does, not run on its own.
 ASSET_CONSUMERS = {"load_users"}
 
@@ -35,6 +42,8 @@ def test_every_dag_runs(langdock_simulator):
     expected = {"langdock_usage", "langdock_hook_params", "langdock_deferrable", "langdock_personal_data"}
     expected |= {"langdock_users", "load_users"} | ({"langdock_retry_policy"} if RETRY_POLICIES else set())
     assert set(bag.dag_ids) == expected
+    files = {dag.fileloc.rsplit("/", 1)[-1] for dag in bag.dags.values()}
+    assert files == (DAG_FILES if RETRY_POLICIES else DAG_FILES - {"langdock_retry_policy.py"})
     for dag_id in sorted(expected - ASSET_CONSUMERS):
         dag_run = bag.get_dag(dag_id).test(logical_date=TODAY)
         states = {ti.task_id: str(ti.state) for ti in dag_run.get_task_instances()}
