@@ -154,6 +154,58 @@ def test_includes_outside_code_blocks_are_whole_markdown_files() -> None:
             assert section is None, (page, path, section)
 
 
+def test_no_indented_code_blocks() -> None:
+    """Four-space indented code is code too; only the options of a ``:::`` reference directive may indent."""
+    for page in pages():
+        in_directive = False
+        previous = ""
+        for number, line in enumerate(page.read_text().splitlines(), 1):
+            if line.startswith(":::"):
+                in_directive = True
+            elif not line.startswith("    "):
+                in_directive = False
+            indented = line.startswith(("    ", "\t")) and not previous.strip()
+            assert not (indented and not in_directive), (
+                f"{page.relative_to(REPO_DIR)}:{number}: indented code"
+            )
+            previous = line
+
+
+# Markdown files the pages include whole, and what keeps the code blocks in them tested.
+INCLUDED_MARKDOWN = {
+    "CHANGELOG.md": "no code blocks",
+    "benchmarks/README.md": "commands of make benchmark and of the scripts in benchmarks/, "
+    "which tests/test_benchmark_smoke.py runs",
+}
+
+
+def test_included_markdown_holds_only_tested_commands() -> None:
+    included = {path for _, path, section in includes() if path.endswith(".md") and section is None}
+    assert included == set(INCLUDED_MARKDOWN)
+    assert fenced_blocks((REPO_DIR / "CHANGELOG.md").read_text(), "CHANGELOG.md") == []
+    makefile = (REPO_DIR / "Makefile").read_text()
+    smoke = (REPO_DIR / "tests" / "test_benchmark_smoke.py").read_text()
+    commands = [
+        line.split("#", 1)[0].split()
+        for block in fenced_blocks((REPO_DIR / "benchmarks" / "README.md").read_text(), "benchmarks")
+        for line in block.body
+        if line.strip()
+    ]
+    assert commands
+    for words in commands:
+        if words[0] == "make":
+            assert f"\n{words[1]}:" in makefile, words
+            continue
+        assert words[0].endswith("/bin/python"), words
+        script = REPO_DIR / words[1]
+        assert script.parent.name == "benchmarks", words
+        assert script.is_file(), words
+        assert (
+            script.name in smoke
+            or script.name in (REPO_DIR / "benchmarks" / "transfer_memory.py").read_text()
+        )
+
+
 def test_the_fence_parser_finds_stray_code() -> None:
     text = '# t\n\n```python\nprint(1)\n```\n\n~~~~bash\n--8<-- "a.sh:x"\n~~~~\n'
     blocks = fenced_blocks(text, "t.md")
@@ -181,6 +233,14 @@ def test_included_code_comes_from_tested_files() -> None:
         assert any(path.startswith(prefix) for prefix in TESTED_SOURCES), (
             f"{block.page}:{block.line}: {path} is not run by a test"
         )
+
+
+def test_example_dags_are_run_by_their_test() -> None:
+    """Included example DAGs are safe to show: tests/test_example_dags.py imports the whole folder."""
+    source = (REPO_DIR / "tests" / "test_example_dags.py").read_text()
+    assert 'EXAMPLES = REPO_DIR / "example_dags"' in source
+    assert "dagbag = load_dagbag(EXAMPLES)" in source
+    assert "assert dagbag.import_errors == {}" in source
 
 
 def test_every_example_file_is_run_by_a_test() -> None:
