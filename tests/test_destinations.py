@@ -278,13 +278,13 @@ def test_every_type_names_an_extra_of_the_package() -> None:
             assert set(extras[kind.extra]) <= set(extras["dev"]), f"the tests need the {kind.extra} extra"
 
 
-def test_readme_table_is_the_registry() -> None:
-    readme = (Path(__file__).parents[1] / "README.md").read_text()
+def test_docs_table_is_the_registry() -> None:
+    page = (Path(__file__).parents[1] / "docs" / "destinations.md").read_text()
     start, end = "<!-- destinations-table:start -->\n", "\n<!-- destinations-table:end -->"
-    table = readme.split(start, 1)[1].split(end, 1)[0]
+    table = page.split(start, 1)[1].split(end, 1)[0]
     assert table == destinations.destinations_table(), (
-        "Regenerate the README's table with: python -c 'from airflow_provider_langdock.destinations "
-        "import destinations_table; print(destinations_table())'"
+        "Regenerate the table in docs/destinations.md with: python -c 'from airflow_provider_langdock."
+        "destinations import destinations_table; print(destinations_table())'"
     )
 
 
