@@ -25,7 +25,7 @@ from airflow_provider_langdock.clock import SYSTEM_CLOCK, Clock
 from airflow_provider_langdock.connection import check_hook_params
 from airflow_provider_langdock.connection_ui import DEFAULT_CONN_ID
 from airflow_provider_langdock.exceptions import LangdockError, LangdockInputError
-from airflow_provider_langdock.retries import DEFAULT_RETRY_WINDOW, retry_deadline
+from airflow_provider_langdock.retries import DEFAULT_RETRY_WINDOW
 from airflow_provider_langdock.sensing import SENSED_ERRORS, sensor_outcome
 from airflow_provider_langdock.triggers.events import (
     LangdockTriggerEvent,
@@ -187,14 +187,6 @@ class LangdockUsageExportTrigger(_LangdockTrigger):
 
     def _kwargs(self) -> dict[str, Any]:
         return {**super()._kwargs(), "retry_window": self.retry_window}
-
-    async def request_export(self, hook: LangdockAsyncHook, request: ExportRequest) -> ExportResult:
-        """Export ``request`` once, retrying transient errors for ``retry_window`` seconds.
-
-        Raises the typed error otherwise. A loop over several requests (e.g. the parts of a split
-        range) can call it repeatedly; each call has its own retry window.
-        """
-        return await hook.run_export(request, retry_until=retry_deadline(self.retry_window, hook.clock))
 
     async def _wait(self, hook: LangdockAsyncHook, request: ExportRequest) -> dict[str, Any]:
         return plan_event(request, await hook.plan_export(request, retry_window=self.retry_window))
