@@ -8,7 +8,7 @@ PYTEST_ARGS ?=
 AIRFLOW2_VENV ?= .venv-airflow2
 AIRFLOW2_VERSION ?= 2.11.*
 
-.PHONY: venv venv-airflow2 node_modules postgresql test test-fast test-matrix test-lowest lint typecheck pytest pytest-airflow2 demo benchmark simulator clean
+.PHONY: venv venv-airflow2 node_modules postgresql test test-fast test-matrix test-lowest lint typecheck pytest pytest-airflow2 demo benchmark simulator docs clean
 
 # $(call install_venv,DIR,INTERPRETER,MORE_UV_ARGS): a venv with this project (editable) and its dev extras.
 define install_venv
@@ -100,6 +100,7 @@ $(LOWEST_VENV)/.installed: pyproject.toml
 
 test-lowest: $(LOWEST_VENV)/.installed node_modules postgresql
 	$(call run_suite,$(LOWEST_VENV))
+	NO_MKDOCS_2_WARNING=1 $(LOWEST_VENV)/bin/mkdocs build --strict --site-dir $(LOWEST_VENV)/site
 
 ## Debian's Chromium for the browser test (Playwright drives it; `playwright install` would download a build).
 .PHONY: chromium test-ui
@@ -123,5 +124,9 @@ benchmark: venv node_modules
 simulator: venv
 	$(BIN)/langdock-simulator
 
+## The docs site (MkDocs, Material, mkdocstrings) into site/; any warning is an error.
+docs: venv
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict
+
 clean:
-	rm -rf $(VENV) $(AIRFLOW2_VENV) .venv-py3.* .venv-airflow2-py3.* $(LOWEST_VENV) node_modules .demo .mypy_cache .ruff_cache .pytest_cache build dist
+	rm -rf $(VENV) $(AIRFLOW2_VENV) .venv-py3.* .venv-airflow2-py3.* $(LOWEST_VENV) node_modules .demo .mypy_cache .ruff_cache .pytest_cache build dist site

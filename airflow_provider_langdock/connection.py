@@ -14,6 +14,7 @@ from urllib.request import (  # type: ignore[attr-defined]  # not in typeshed
 
 from airflow_provider_langdock import __version__
 from airflow_provider_langdock.api import normalize_base_url
+from airflow_provider_langdock.clock import SYSTEM_CLOCK, Clock
 from airflow_provider_langdock.connection_ui import CONN_TYPE
 from airflow_provider_langdock.exceptions import LangdockInputError
 from airflow_provider_langdock.retries import DEFAULT_MAX_ATTEMPTS, DEFAULT_MAX_RETRY_WAIT, RetryPolicy
@@ -137,8 +138,12 @@ def settings_from_connection(
     download_timeout: float | None = None,
     download_connections: int | None = None,
     download_range_size: int | None = None,
+    clock: Clock = SYSTEM_CLOCK,
 ) -> LangdockSettings:
-    """Check the connection's fields and extras; arguments given here win over the extras."""
+    """Check the connection's fields and extras; arguments given here win over the extras.
+
+    The retry policy waits on ``clock``.
+    """
     api_key = (password or "").strip()
     if not api_key:
         raise LangdockInputError(
@@ -171,6 +176,7 @@ def settings_from_connection(
         retry=RetryPolicy(
             max_attempts=DEFAULT_MAX_ATTEMPTS if attempts is None else attempts,
             max_wait=DEFAULT_MAX_RETRY_WAIT if max_wait is None else max_wait,
+            clock=clock,
         ),
         download_timeout=setting(download_timeout, "download_timeout", finite_number, exclusive=True),
         ranges=RangePolicy(
@@ -226,12 +232,15 @@ def _secret(value: Any) -> str | None:
     return text or None
 
 
+def extra_names(name: str) -> tuple[str, str]:
+    """The keys an extra may have, in order: its plain name and Airflow 2's ``extra__langdock__<name>``."""
+    return name, f"extra__{CONN_TYPE}__{name}"
+
+
 def _extra(extra: Mapping[str, Any], name: str) -> Any:
-    """An extra by its plain name, or by Airflow 2's ``extra__langdock__<name>`` form field name."""
-    value = extra.get(name)
-    if value in (None, ""):
-        value = extra.get(f"extra__{CONN_TYPE}__{name}")
-    return None if value == "" else value
+    """An extra by the first of its :func:`extra_names` that holds a value (None: neither)."""
+    values = (extra.get(key) for key in extra_names(name))
+    return next((value for value in values if value not in (None, "")), None)
 
 
 def _verify(value: Any) -> bool | str:

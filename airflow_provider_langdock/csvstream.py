@@ -1,19 +1,41 @@
-"""Counting the records of a CSV byte stream piece by piece, without parsing or holding it."""
+"""Counting and cutting out the records of a CSV byte stream piece by piece, without parsing it."""
 
 from __future__ import annotations
+
+from itertools import pairwise
 
 _QUOTE = b'"'
 _NEWLINE = b"\n"
 _BOM = b"\xef\xbb\xbf"
 
 
+def record_ends(data: bytes, in_quotes: bool = False) -> tuple[list[int], bool]:
+    """Where records end in ``data``, and whether a quoted field is open after it.
+
+    A record ends at a line feed outside double quotes: one where the quotes since the record began
+    are even (an escaped quote ``""`` changes nothing). ``in_quotes`` says whether a quoted field was
+    open before ``data``. Returns the offsets of those line feeds, a few C-level scans per line.
+    """
+    ends = []
+    position = 0
+    while (newline := data.find(_NEWLINE, position)) >= 0:
+        if data.count(_QUOTE, position, newline) % 2:
+            in_quotes = not in_quotes
+        if not in_quotes:
+            ends.append(newline)
+        position = newline + 1
+    if data.count(_QUOTE, position) % 2:
+        in_quotes = not in_quotes
+    return ends, in_quotes
+
+
 class CsvRecordCounter:
     """Counts CSV records in bytes fed in pieces of any size, as a CSV reader would see them.
 
     A record ends at a line feed outside double quotes, so a quoted field holding line breaks counts
-    once, and an escaped quote (``""``) changes nothing. LF and CR LF line endings both work; a last
-    record without a line ending still counts, a UTF-8 byte-order mark alone does not. The work per
-    piece is a few C-level scans per line.
+    once, and an escaped quote (``""``) changes nothing (:func:`record_ends`). LF and CR LF line
+    endings both work; a last record without a line ending still counts, a UTF-8 byte-order mark
+    alone does not.
     """
 
     def __init__(self) -> None:
@@ -38,20 +60,11 @@ class CsvRecordCounter:
             return
         if len(self._head) < len(_BOM):
             self._head += data[: len(_BOM) - len(self._head)]
-        in_quotes = self._in_quotes
-        position = 0
-        while (newline := data.find(_NEWLINE, position)) >= 0:
-            if data.count(_QUOTE, position, newline) % 2:
-                in_quotes = not in_quotes
-            if not in_quotes:
-                self.terminated += 1
-                if self.first_record_end is None:
-                    self.first_record_end = self.bytes + newline + 1
-            position = newline + 1
-        if data.count(_QUOTE, position) % 2:
-            in_quotes = not in_quotes
-        self._in_quotes = in_quotes
-        self._record_open = in_quotes or position < len(data)
+        ends, self._in_quotes = record_ends(data, self._in_quotes)
+        if ends and self.first_record_end is None:
+            self.first_record_end = self.bytes + ends[0] + 1
+        self.terminated += len(ends)
+        self._record_open = self._in_quotes or not data.endswith(_NEWLINE)
         self.bytes += len(data)
 
     @property
@@ -66,4 +79,28 @@ class CsvRecordCounter:
         return max(self.records - 1, 0)
 
 
-__all__ = ["CsvRecordCounter"]
+class CsvRecordSplitter:
+    """Cuts CSV bytes fed in pieces of any size into records (without their line feed), where
+    :class:`CsvRecordCounter` counts them (:func:`record_ends`)."""
+
+    def __init__(self) -> None:
+        self._pending = b""  # the start of the record the next piece continues
+        self._in_quotes = False
+
+    def feed(self, data: bytes) -> list[bytes]:
+        """The records that ``data`` completes."""
+        ends, self._in_quotes = record_ends(data, self._in_quotes)
+        if not ends:
+            self._pending += data
+            return []
+        records = [self._pending + data[: ends[0]]]
+        records += [data[start + 1 : end] for start, end in pairwise(ends)]
+        self._pending = data[ends[-1] + 1 :]
+        return records
+
+    def close(self) -> bytes:
+        """The last record when the stream does not end with a line feed (else empty)."""
+        return self._pending
+
+
+__all__ = ["CsvRecordCounter", "CsvRecordSplitter", "record_ends"]

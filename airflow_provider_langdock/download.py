@@ -17,7 +17,6 @@ from typing import Any, Protocol
 
 import requests
 
-from airflow_provider_langdock import retries
 from airflow_provider_langdock.connection import RangePolicy
 from airflow_provider_langdock.exceptions import LangdockDownloadError, LangdockVerificationError
 from airflow_provider_langdock.redaction import redact
@@ -42,10 +41,6 @@ class DownloadOpener(Protocol):
     def __call__(
         self, url: str, *, start: int = 0, end: int | None = None, if_range: str | None = None
     ) -> requests.Response: ...
-
-
-def _sleep(seconds: float) -> None:
-    retries._sleep(seconds)  # the retry waits' one sleeping point (tests replace it)
 
 
 class TransferTooSlowError(OSError):
@@ -110,9 +105,9 @@ class FileDownload:
     """Streams one export file; the bytes it yields are exactly the file's bytes, in order.
 
     - A connection dropped or a body cut short is resumed, up to ``retry.max_attempts`` transfers in
-      all, after a backoff: with ``Range: bytes=<received>-`` when the server accepts ranges, else
-      from the start, skipping the bytes already yielded once their CRC-32 matches (a check for a
-      changed file, cheap enough to run over every byte).
+      all, after ``retry``'s backoff (slept on ``retry.clock``): with ``Range: bytes=<received>-``
+      when the server accepts ranges, else from the start, skipping the bytes already yielded once
+      their CRC-32 matches (a check for a changed file, cheap enough to run over every byte).
     - A refused URL (400, 403, 404 or 410: expired, bad signature, file gone) is replaced once by
       ``refresh`` (a fresh export of the same range). Bytes already yielded must match the new file's
       first bytes; otherwise :class:`LangdockVerificationError`.
@@ -381,7 +376,7 @@ class FileDownload:
                 f"The download of {self.safe_url} broke off after {self.received} of {size} bytes "
                 f"({reason}); gave up after {self._transfers} attempts."
             )
-        wait = _resume_wait(self.retry, self._transfers)
+        wait = self.retry.backoff(self._transfers)
         how = "with a Range request" if self._ranges and self._prefix_checked else "from the start"
         log.warning(
             "The download of %s broke off after %d of %s bytes (%s); resuming %s in %.1f s "
@@ -395,7 +390,7 @@ class FileDownload:
             self._transfers + 1,
             self.retry.max_attempts,
         )
-        _sleep(wait)
+        self.retry.clock.sleep(wait)
 
 
 class _RangeNotServed(Exception):
@@ -447,6 +442,7 @@ class _ParallelRanges:
         self._retry = retry
         self._chunk_size = chunk_size
         self._spans = spans
+        # real time, like the timers that cut a transfer at its deadline (the retry clock may be a test's)
         self._ends_at = None if seconds is None else time.monotonic() + seconds
         self._stop = threading.Event()
         self._lock = threading.Lock()
@@ -522,7 +518,7 @@ class _ParallelRanges:
                         f"The download of bytes {first}-{last} of {self.safe_url} broke off ({reason}); "
                         f"gave up after {attempt} attempts."
                     ) from None
-                wait = _resume_wait(self._retry, attempt)
+                wait = self._retry.backoff(attempt)
                 log.warning(
                     "The download of bytes %d-%d of %s broke off (%s); asking again in %.1f s "
                     "(attempt %d of %d).",
@@ -606,11 +602,6 @@ def _check_range_answer(
     named = _validator(response)
     if named and named != validator:
         raise _RangeNotServed(f"it sent {asked} of a file named {named!r}, not {validator!r}")
-
-
-def _resume_wait(retry: RetryPolicy, failed_transfers: int) -> float:
-    """The backoff before the next transfer after ``failed_transfers`` failed ones."""
-    return min(retry.initial_wait * 2 ** (failed_transfers - 1), retry.max_wait)
 
 
 def _accepts_ranges(response: requests.Response) -> bool:

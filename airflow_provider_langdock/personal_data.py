@@ -28,6 +28,7 @@ from hashlib import sha256
 from typing import Literal
 
 from airflow_provider_langdock.columns import Column, columns_of_header
+from airflow_provider_langdock.csvstream import CsvRecordSplitter
 from airflow_provider_langdock.exceptions import LangdockInputError, LangdockVerificationError
 
 log = logging.getLogger(__name__)
@@ -102,7 +103,7 @@ class PersonalDataFilter:
 
     def rewrite(self, chunks: Iterable[bytes]) -> Iterator[bytes]:
         """The rewritten CSV, as many records per piece as each chunk completes."""
-        records = _RecordSplitter()
+        records = CsvRecordSplitter()
         edit: Callable[[bytes], bytes] | None = None
         for chunk in chunks:
             complete = records.feed(chunk)
@@ -155,41 +156,6 @@ class PersonalDataFilter:
     def _log(self, columns: Sequence[Column], indexes: Sequence[int], done: str) -> None:
         names = ", ".join(columns[i].name for i in sorted(indexes)) or "none"
         log.info("Personal data of the %s export: columns %s are %s.", self.data_type, names, done)
-
-
-class _RecordSplitter:
-    """Cuts a CSV byte stream into records (without their LF), as :class:`CsvRecordCounter` counts them.
-
-    A line whose quotes are unbalanced opens a record that the next such line closes.
-    """
-
-    def __init__(self) -> None:
-        self._pending = b""
-        self._open: list[bytes] = []
-
-    def feed(self, chunk: bytes) -> list[bytes]:
-        """The records that ``chunk`` completes."""
-        lines = (self._pending + chunk).split(b"\n")
-        self._pending = lines.pop()
-        if not self._open and all(line.count(_QUOTE) % 2 == 0 for line in lines):
-            return lines
-        records = []
-        for line in lines:
-            odd = line.count(_QUOTE) % 2
-            if self._open:
-                self._open.append(line)
-                if odd:
-                    records.append(b"\n".join(self._open))
-                    self._open = []
-            elif odd:
-                self._open = [line]
-            else:
-                records.append(line)
-        return records
-
-    def close(self) -> bytes:
-        """The last record when the stream does not end with a line break (else empty)."""
-        return b"\n".join([*self._open, self._pending]) if self._open else self._pending
 
 
 _FIELD = rb'("(?:[^"]++|"")*+"|[^,"\r\n]*+)'

@@ -3,20 +3,9 @@
 Langdock answers an export above its row cap (1,000,000 rows) with 400 "Export too large: N rows
 exceeds limit of L". :class:`ExportPlanner` turns one :class:`~airflow_provider_langdock.api.ExportRequest`
 into an :class:`ExportPlan`: an ordered list of parts that each fit under the cap. It only says which
-request to send next and is told what Langdock answered, so the sync hook and the async trigger drive
-the same logic::
-
-    planner = ExportPlanner(request)
-    while (part := planner.next_request()) is not None:
-        try:
-            result = client.run_export(part)
-        except LangdockExportTooLargeError as error:
-            planner.too_large(error.row_count, error.row_limit)
-        except LangdockNoDataError as error:
-            planner.no_data(error)
-        else:
-            planner.succeeded(result)
-    plan = planner.plan()
+request to send next (:meth:`ExportPlanner.next_request`) and takes Langdock's answer to it, a result
+or an error (:meth:`ExportPlanner.answer`), so ``LangdockHook.plan_export`` and
+``LangdockAsyncHook.plan_export`` drive the same logic, one with blocking and one with async requests.
 
 A range that is too large is cut into ``ceil(rows / (0.9 * limit))`` pieces at whole UTC hours, each
 piece is requested in turn (depth first, so parts come out in time order) and split again if still
@@ -37,12 +26,18 @@ from itertools import pairwise
 from typing import Any
 
 from airflow_provider_langdock.api import ExportRequest, ExportResult, format_wall_time
-from airflow_provider_langdock.exceptions import LangdockExportTooLargeError, LangdockNoDataError
+from airflow_provider_langdock.exceptions import (
+    LangdockError,
+    LangdockExportTooLargeError,
+    LangdockNoDataError,
+)
 
 #: Split parts aim at this share of the row limit, so that uneven data rarely needs a second split.
 TARGET_FILL = 0.9
 #: Most ranges one export may be cut into (a billion rows at Langdock's cap of one million per file).
 MAX_PARTS = 1000
+#: The errors that are answers to plan with (split the range; an empty part), not failures.
+PLANNED_ERRORS = (LangdockExportTooLargeError, LangdockNoDataError)
 _HOUR = timedelta(hours=1)
 _WALL_TIME_FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"
 
@@ -173,9 +168,10 @@ class _Range:
 class ExportPlanner:
     """Decides which export requests to send so that every part fits under Langdock's row cap.
 
-    Call :meth:`next_request`, send it, then report the answer with exactly one of
-    :meth:`succeeded`, :meth:`too_large` or :meth:`no_data`; repeat until :meth:`next_request`
-    returns None, then take :meth:`plan`. Parts are requested one at a time, in time order.
+    Send :meth:`next_request`, hand Langdock's answer (the result, or the error raised) to
+    :meth:`answer`, which says what to send next; when it says None, take :meth:`plan`.
+    (:meth:`succeeded`, :meth:`too_large` and :meth:`no_data` take one kind of answer each.)
+    Parts are requested one at a time, in time order.
 
     :param request: the export as the user asked for it.
     :param target_fill: share of the row limit a split part aims at (0 < target_fill <= 1).
@@ -207,6 +203,22 @@ class ExportPlanner:
         if not self._pending:
             return None
         return self._request_for(self._pending[-1])
+
+    def answer(self, answer: ExportResult | LangdockError) -> ExportRequest | None:
+        """Take Langdock's answer to the current request; return the request to send next (None: done).
+
+        A result is a part; "too large" splits the range; "no data" is an empty part of a split
+        export. Any other error, and "no data" for the original request, is raised again.
+        """
+        if isinstance(answer, ExportResult):
+            self.succeeded(answer)
+        elif isinstance(answer, LangdockExportTooLargeError):
+            self.too_large(answer.row_count, answer.row_limit)
+        elif isinstance(answer, LangdockNoDataError):
+            self.no_data(answer)
+        else:
+            raise answer
+        return self.next_request()
 
     def succeeded(self, result: ExportResult) -> None:
         """The current request answered with an export file."""
@@ -318,4 +330,4 @@ def _utc_wall_time(moment: datetime) -> str:
     return format_wall_time(moment.astimezone(UTC).replace(tzinfo=None))
 
 
-__all__ = ["MAX_PARTS", "TARGET_FILL", "ExportPart", "ExportPlan", "ExportPlanner"]
+__all__ = ["MAX_PARTS", "PLANNED_ERRORS", "TARGET_FILL", "ExportPart", "ExportPlan", "ExportPlanner"]

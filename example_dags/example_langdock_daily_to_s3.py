@@ -6,6 +6,7 @@ Airflow Variable ``langdock_usage_bucket`` (default ``langdock-usage``), read wh
 
 from __future__ import annotations
 
+# --8<-- [start:dag]
 from datetime import timedelta
 
 import pendulum
@@ -29,6 +30,7 @@ with DAG(
     start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
     catchup=False,
     max_active_runs=1,
+    # --8<-- [start:default_args]
     default_args={
         "retries": 3,
         "retry_delay": timedelta(minutes=5),
@@ -37,6 +39,7 @@ with DAG(
         # Airflow 3.3+: fail at once on a bad API key or request, wait out a 429's Retry-After.
         **langdock_retry_policy_args(),
     },
+    # --8<-- [end:default_args]
     tags=["langdock", "usage", "s3"],
 ):
     wait_for_usage = LangdockUsageExportSensor(
@@ -55,3 +58,4 @@ with DAG(
             # A data type can have no rows on a quiet day; that is not a failure.
             skip_on_no_data=True,
         )
+# --8<-- [end:dag]

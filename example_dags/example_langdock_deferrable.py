@@ -39,6 +39,7 @@ with DAG(
     },
     tags=["langdock", "usage", "s3", "deferrable"],
 ):
+    # --8<-- [start:tasks]
     wait_for_usage = LangdockUsageExportSensor(
         task_id="wait_for_usage",
         data_type="users",
@@ -61,3 +62,4 @@ with DAG(
             # that from the deferral too.)
             execution_timeout=timedelta(hours=1),
         )
+# --8<-- [end:tasks]

@@ -78,6 +78,7 @@ with DAG(
     },
     tags=["langdock", "usage", "s3", "workspaces"],
 ):
+    # --8<-- [start:workspaces]
     for workspace in WORKSPACES:
         with TaskGroup(group_id=workspace):
             wait_for_usage = LangdockUsageExportSensor(
@@ -99,3 +100,4 @@ with DAG(
                 map_index_template=DATA_TYPE,  # the UI lists the instances by data type
             ).expand_kwargs(EXPORTS)
             wait_for_usage >> export
+# --8<-- [end:workspaces]

@@ -1,47 +1,43 @@
-"""A virtual clock for retry tests: minutes of backoff and fault storms in milliseconds."""
+"""A fake clock for retry tests: minutes of backoff and fault storms in milliseconds."""
 
 from __future__ import annotations
 
 import asyncio
 import time
-from typing import Any
+from datetime import UTC, datetime, timedelta
 
-import pytest
-
-from airflow_provider_langdock import retries
-from airflow_provider_langdock.testing import simulator as simulator_module
+from airflow_provider_langdock.clock import Clock
 
 
-class VirtualClock:
-    """A monotonic clock that only moves when someone sleeps on it."""
+class FakeClock(Clock):
+    """A clock that only moves when someone sleeps on it; every wait is recorded in :attr:`slept`.
 
-    def __init__(self) -> None:
-        self.now = time.monotonic()
+    ``scale`` (default 0: not at all) is the share of each wait that is really slept, for tests
+    whose servers or deadlines run on real time.
+    """
+
+    def __init__(self, scale: float = 0.0) -> None:
+        self.scale = scale
         self.slept: list[float] = []
+        self._start = time.monotonic()
+        self._start_utc = datetime.now(UTC)
+        self._elapsed = 0.0
 
     def monotonic(self) -> float:
-        return self.now
+        return self._start + self._elapsed
 
-    async def sleep(self, seconds: float) -> None:
+    def now(self) -> datetime:
+        return self._start_utc + timedelta(seconds=self._elapsed)
+
+    def sleep(self, seconds: float) -> None:
+        self._advance(seconds)
+        if self.scale:
+            time.sleep(seconds * self.scale)
+
+    async def async_sleep(self, seconds: float) -> None:
+        self._advance(seconds)
+        await asyncio.sleep(seconds * self.scale)
+
+    def _advance(self, seconds: float) -> None:
         self.slept.append(seconds)
-        self.now += seconds
-        await asyncio.sleep(0)
-
-
-class _TimeOn:
-    """The ``time`` module, except that ``monotonic`` reads a virtual clock."""
-
-    def __init__(self, clock: VirtualClock) -> None:
-        self.monotonic = clock.monotonic
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(time, name)
-
-
-def use_virtual_clock(monkeypatch: pytest.MonkeyPatch) -> VirtualClock:
-    """Async retry waits, the retry budget and the simulator's fault storms all run on one virtual clock."""
-    clock = VirtualClock()
-    monkeypatch.setattr(retries, "_monotonic", clock.monotonic)
-    monkeypatch.setattr(retries, "_async_sleep", clock.sleep)
-    monkeypatch.setattr(simulator_module, "time", _TimeOn(clock))
-    return clock
+        self._elapsed += seconds

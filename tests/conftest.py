@@ -48,8 +48,10 @@ settings.register_profile(
 )
 settings.load_profile("ci" if os.environ.get("CI") else "default")
 
+from airflow_provider_langdock.clock import Clock  # noqa: E402
 from airflow_provider_langdock.testing import LangdockSimulator  # noqa: E402
 from airflow_provider_langdock.testing.azurite import Azurite  # noqa: E402
+from tests.clock import FakeClock  # noqa: E402
 from tests.hostile import HostileServer  # noqa: E402
 
 HOSTILE_KEY = "hostile-key-0123456789"
@@ -75,6 +77,42 @@ def set_langdock_default(monkeypatch: pytest.MonkeyPatch, host: str, password: s
     """Make ``langdock_default`` an env-var connection to ``host`` with ``password`` and ``extra``."""
     conn = {"conn_type": "langdock", "host": host, "password": password, "extra": extra}
     monkeypatch.setenv("AIRFLOW_CONN_LANGDOCK_DEFAULT", json.dumps(conn))
+
+
+# -- time: a fake clock instead of real waits ----------------------------------------------------------
+
+
+def install_clock(monkeypatch: pytest.MonkeyPatch, clock: Clock) -> None:
+    """Make ``clock`` the default clock of Langdock hooks and triggers, those a DAG run makes too."""
+    from airflow_provider_langdock.hooks.base import LangdockBaseHook
+    from airflow_provider_langdock.triggers.usage_export import (
+        LangdockUsageDataTrigger,
+        LangdockUsageExportTrigger,
+    )
+
+    for owner in (LangdockBaseHook, LangdockUsageExportTrigger, LangdockUsageDataTrigger):
+        monkeypatch.setattr(owner, "clock", clock)
+
+
+@pytest.fixture
+def fake_clock(monkeypatch: pytest.MonkeyPatch) -> FakeClock:
+    """A FakeClock that the test's Langdock hooks and triggers wait on: waits are recorded, not slept."""
+    clock = FakeClock()
+    install_clock(monkeypatch, clock)
+    return clock
+
+
+@pytest.fixture
+def recorded_waits(fake_clock: FakeClock) -> list[float]:
+    """Retry and download waits, recorded instead of slept, so retry tests run fast."""
+    return fake_clock.slept
+
+
+@pytest.fixture
+def virtual_clock(simulator: LangdockSimulator, fake_clock: FakeClock) -> FakeClock:
+    """The fake clock, which the simulator's fault storms (``inject_for``) also last on."""
+    simulator.clock = fake_clock
+    return fake_clock
 
 
 # -- storage servers: moto's S3 server and gcp-storage-emulator, with the Airflow connections -----------
@@ -183,6 +221,65 @@ def gcs_bucket(gcs_client: Any) -> str:
     name = f"langdock-{uuid.uuid4().hex[:16]}"
     gcs_client.create_bucket(name)
     return name
+
+
+def refuse_s3_part(monkeypatch: pytest.MonkeyPatch, number: int) -> list[int]:
+    """S3 UploadPart ``number`` reaches moto numbered 10001, which moto refuses (400 InvalidArgument).
+
+    Returns the part numbers sent, in order.
+    """
+    from airflow.providers.amazon.aws.hooks.s3 import S3Hook
+
+    sent: list[int] = []
+
+    def renumber(params: dict[str, Any], **_: Any) -> None:
+        sent.append(params["PartNumber"])
+        if params["PartNumber"] == number:
+            params["PartNumber"] = 10_001
+
+    original_get_conn = S3Hook.get_conn
+
+    def get_conn_with_fault(self: S3Hook) -> Any:
+        client = original_get_conn(self)
+        client.meta.events.register(
+            "before-parameter-build.s3.UploadPart", renumber, unique_id="langdock-refuse-part"
+        )
+        return client
+
+    monkeypatch.setattr(S3Hook, "get_conn", get_conn_with_fault)
+    return sent
+
+
+def refuse_gcs_chunk(monkeypatch: pytest.MonkeyPatch, number: int) -> list[str]:
+    """GCS upload chunk ``number`` reaches the emulator one byte off, which it refuses (400).
+
+    The fault is a requests transport adapter mounted on the session of GCSHook's client; returns
+    the ``Content-Range`` of each chunk sent.
+    """
+    import requests
+    from airflow.providers.google.cloud.hooks.gcs import GCSHook
+
+    sent: list[str] = []
+
+    class OneChunkOffByOne(requests.adapters.HTTPAdapter):
+        def send(self, request: requests.PreparedRequest, *args: Any, **kwargs: Any) -> requests.Response:
+            content_range = request.headers.get("Content-Range", "")
+            if request.method == "PUT" and content_range.startswith("bytes ") and "-" in content_range:
+                sent.append(content_range)
+                if len(sent) == number:
+                    first, rest = content_range[len("bytes ") :].split("-", 1)
+                    request.headers["Content-Range"] = f"bytes {int(first) + 1}-{rest}"
+            return super().send(request, *args, **kwargs)
+
+    original_get_conn = GCSHook.get_conn
+
+    def get_conn_with_fault(self: GCSHook) -> Any:
+        client = original_get_conn(self)
+        client._http.mount("http://127.0.0.1", OneChunkOffByOne())
+        return client
+
+    monkeypatch.setattr(GCSHook, "get_conn", get_conn_with_fault)
+    return sent
 
 
 @pytest.fixture(scope="session")

@@ -46,7 +46,7 @@ from airflow_provider_langdock.columns import (
 from airflow_provider_langdock.exceptions import LangdockInputError
 from airflow_provider_langdock.hooks.langdock import LangdockHook
 from airflow_provider_langdock.testing import columns as simulator
-from airflow_provider_langdock.testing.generator import ExportPlan, to_micros
+from airflow_provider_langdock.testing.generator import SimulatedExportPlan, to_micros
 
 COMBINATIONS = [
     pytest.param(name, byok, group_by, id=f"{name}-{'byok' if byok else 'plain'}-{group_by or 'ungrouped'}")
@@ -77,10 +77,10 @@ def every_column() -> Iterator[Column]:
 
 
 def simulated_csv(data_type: str, byok: bool, group_by: str | None, rows: int = 200) -> bytes:
-    family = simulator.resolve_data_type(data_type).family
+    family = simulator.simulated_data_type(data_type).family
     start = to_micros(datetime(2025, 3, 1, tzinfo=UTC))
     end = to_micros(datetime(2025, 3, 8, tzinfo=UTC))
-    return ExportPlan(7, family, byok, group_by, start, end, row_count=rows).csv_bytes()
+    return SimulatedExportPlan(7, family, byok, group_by, start, end, row_count=rows).csv_bytes()
 
 
 # -- the catalogue ----------------------------------------------------------------------------------
@@ -101,7 +101,7 @@ def test_aliases_name_the_same_columns() -> None:
 
 def test_byok_flags_and_json_columns_match_the_simulator() -> None:
     for name in api.DATA_TYPES:
-        family = simulator.resolve_data_type(name).family
+        family = simulator.simulated_data_type(name).family
         byok_only = tuple(column.name for column in catalogue(name, byok=True) if column.byok_only)
         assert byok_only == simulator.BYOK_COLUMNS[family], name
     assert {c.name for c in every_column() if c.type == "json"} == simulator.JSON_OBJECT_COLUMNS

@@ -20,7 +20,8 @@ import pendulum
 import pytest
 from airflow.providers.common.compat.sdk import AirflowSkipException
 
-from airflow_provider_langdock import __version__, retries
+from airflow_provider_langdock import __version__
+from airflow_provider_langdock.clock import Clock
 from airflow_provider_langdock.exceptions import (
     LangdockAuthError,
     LangdockError,
@@ -28,34 +29,48 @@ from airflow_provider_langdock.exceptions import (
     LangdockSensorTimeoutError,
     LangdockTimeoutError,
 )
+from airflow_provider_langdock.hooks.base import LangdockBaseHook
 from airflow_provider_langdock.operators.usage_export import LangdockUsageExportOperator
 from airflow_provider_langdock.sensors.usage_export import LangdockUsageExportSensor
 from airflow_provider_langdock.testing import LangdockSimulator
-from airflow_provider_langdock.triggers.usage_export import error_event
+from airflow_provider_langdock.triggers.events import error_event
 
-from .clock import VirtualClock, use_virtual_clock
-from .conftest import REPO_DIR, DagRunner, load_dagbag
+from .clock import FakeClock
+from .conftest import REPO_DIR, DagRunner, install_clock, load_dagbag
 
 AIOHTTP_AGENT = f"airflow-provider-langdock/{__version__} aiohttp/"
 
 
 @pytest.fixture
-def langdock(simulator: LangdockSimulator, monkeypatch: pytest.MonkeyPatch) -> LangdockSimulator:
+def retry_clock(monkeypatch: pytest.MonkeyPatch) -> FakeClock:
+    """The hooks' retry waits are recorded, not slept; the sensor's trigger still polls in real time."""
+    clock = FakeClock()
+    monkeypatch.setattr(LangdockBaseHook, "clock", clock)
+    return clock
+
+
+@pytest.fixture
+def langdock(
+    simulator: LangdockSimulator, monkeypatch: pytest.MonkeyPatch, retry_clock: FakeClock
+) -> LangdockSimulator:
     """The simulator as ``langdock_default`` with the default retry settings; retry waits are not slept."""
     conn = {"conn_type": "langdock", "host": simulator.base_url, "password": "test-key"}
     monkeypatch.setenv("AIRFLOW_CONN_LANGDOCK_DEFAULT", json.dumps(conn))
-    monkeypatch.setattr(retries, "_sleep", lambda seconds: None)
-
-    async def no_wait(seconds: float) -> None:
-        await asyncio.sleep(0)
-
-    monkeypatch.setattr(retries, "_async_sleep", no_wait)
     return simulator
 
 
 @pytest.fixture
-def virtual_clock(langdock: LangdockSimulator, monkeypatch: pytest.MonkeyPatch) -> VirtualClock:
-    return use_virtual_clock(monkeypatch)
+def virtual_clock(langdock: LangdockSimulator, retry_clock: FakeClock) -> FakeClock:
+    """The retry waits and the simulator's storms on one fake clock."""
+    langdock.clock = retry_clock
+    return retry_clock
+
+
+class _ShortWaits(Clock):
+    """Real time, except that every asyncio wait lasts 50 ms."""
+
+    async def async_sleep(self, seconds: float) -> None:
+        await asyncio.sleep(0.05)
 
 
 def yesterday() -> pendulum.DateTime:
@@ -137,17 +152,17 @@ def test_deferrable_sensor_waits_in_the_triggerer_until_data_appears(
 def test_deferrable_export_survives_a_60_second_rate_limit_storm(
     dag_runner: DagRunner,
     langdock: LangdockSimulator,
-    virtual_clock: VirtualClock,
+    virtual_clock: FakeClock,
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """Acceptance: 60 s of 429s (on a virtual clock), then success; the file lands complete."""
     monkeypatch.setenv("AIRFLOW_VAR_LANGDOCK_TEST_PREFIX", f"file://{tmp_path}")
-    started = virtual_clock.now
+    started = virtual_clock.monotonic()
     langdock.inject_for(60, status=429)
     states = dag_runner.run("langdock_deferrable_export", logical_date=yesterday())
     assert states == {"export": "success", "record": "success"}
-    assert virtual_clock.now - started >= 60
+    assert virtual_clock.monotonic() - started >= 60
     api = [r for r in langdock.requests if r.server == "api"]
     assert len(api) == len(virtual_clock.slept) + 1 >= 7
     start, end = (
@@ -204,10 +219,7 @@ def test_deferrable_export_fails_at_its_execution_timeout(
     """execution_timeout=2 s travels with the trigger as its deadline; a storm outlasts it."""
     monkeypatch.setenv("AIRFLOW_VAR_LANGDOCK_TEST_PREFIX", f"file://{tmp_path}")
 
-    async def short_wait(seconds: float) -> None:
-        await asyncio.sleep(0.05)
-
-    monkeypatch.setattr(retries, "_async_sleep", short_wait)
+    install_clock(monkeypatch, _ShortWaits())
     langdock.inject_for(60, status=429)
     started = time.monotonic()
     assert dag_runner.run("langdock_deferrable_export_timeout")["export"] == "failed"
@@ -286,7 +298,7 @@ def test_operator_rejects_a_negative_retry_window() -> None:
 
 
 def test_deadline_is_absolute_utc() -> None:
-    from airflow_provider_langdock.triggers.usage_export import deadline_after
+    from airflow_provider_langdock.validation import deadline_after
 
     before = datetime.now(UTC)
     deadline = deadline_after(timedelta(minutes=5))

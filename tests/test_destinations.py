@@ -28,6 +28,8 @@ from airflow_provider_langdock.destinations import (
 )
 from airflow_provider_langdock.exceptions import LangdockInputError
 
+from .conftest import refuse_gcs_chunk, refuse_s3_part
+
 MIB = 1024 * 1024
 S3_PART = 5 * MIB  # the smallest part S3 accepts, to keep multi-part payloads small
 GCS_CHUNK = 256 * 1024  # the smallest resumable chunk GCS accepts
@@ -276,13 +278,13 @@ def test_every_type_names_an_extra_of_the_package() -> None:
             assert set(extras[kind.extra]) <= set(extras["dev"]), f"the tests need the {kind.extra} extra"
 
 
-def test_readme_table_is_the_registry() -> None:
-    readme = (Path(__file__).parents[1] / "README.md").read_text()
+def test_docs_table_is_the_registry() -> None:
+    page = (Path(__file__).parents[1] / "docs" / "destinations.md").read_text()
     start, end = "<!-- destinations-table:start -->\n", "\n<!-- destinations-table:end -->"
-    table = readme.split(start, 1)[1].split(end, 1)[0]
+    table = page.split(start, 1)[1].split(end, 1)[0]
     assert table == destinations.destinations_table(), (
-        "Regenerate the README's table with: python -c 'from airflow_provider_langdock.destinations "
-        "import destinations_table; print(destinations_table())'"
+        "Regenerate the table in docs/destinations.md with: python -c 'from airflow_provider_langdock."
+        "destinations import destinations_table; print(destinations_table())'"
     )
 
 
@@ -630,26 +632,9 @@ def test_s3_storage_error_on_a_later_part_aborts_the_upload(
     s3_client: Any, s3_bucket: str, aws_conn: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The third UploadPart reaches moto numbered 10001, which moto itself rejects (400 InvalidArgument)."""
-    from airflow.providers.amazon.aws.hooks.s3 import S3Hook
     from botocore.exceptions import ClientError
 
-    seen_parts: list[int] = []
-
-    def corrupt_third_part(params: dict[str, Any], **_: Any) -> None:
-        seen_parts.append(params["PartNumber"])
-        if params["PartNumber"] == 3:
-            params["PartNumber"] = 10_001
-
-    original_get_conn = S3Hook.get_conn
-
-    def get_conn_with_fault(self: S3Hook) -> Any:
-        client = original_get_conn(self)
-        client.meta.events.register(
-            "before-parameter-build.s3.UploadPart", corrupt_third_part, unique_id="corrupt-third-part"
-        )
-        return client
-
-    monkeypatch.setattr(S3Hook, "get_conn", get_conn_with_fault)
+    seen_parts = refuse_s3_part(monkeypatch, 3)
     # One part in flight: part 4 waits for part 3's slot, so nothing after the failing part is sent.
     destination = S3Destination(
         s3_bucket, "users.csv", conn_id=aws_conn, part_size=S3_PART, parts_in_flight=1
@@ -721,34 +706,8 @@ def test_gcs_source_failure_cancels_without_finalising(
 def test_gcs_storage_error_on_a_later_chunk_leaves_nothing(
     gcs_client: Any, gcs_bucket: str, gcp_conn: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """The third chunk reaches the emulator with a wrong Content-Range start, which it rejects (400).
-
-    The fault is injected with a requests transport adapter mounted on the session GCSHook's client
-    uses (``client._http``); everything else is the real client talking to the emulator.
-    """
-    import requests
-    from airflow.providers.google.cloud.hooks.gcs import GCSHook
-
-    sent_chunks: list[str] = []
-
-    class ThirdChunkOffByOne(requests.adapters.HTTPAdapter):
-        def send(self, request: requests.PreparedRequest, *args: Any, **kwargs: Any) -> requests.Response:
-            content_range = request.headers.get("Content-Range", "")
-            if request.method == "PUT" and content_range.startswith("bytes ") and "-" in content_range:
-                sent_chunks.append(content_range)
-                if len(sent_chunks) == 3:
-                    start, rest = content_range[len("bytes ") :].split("-", 1)
-                    request.headers["Content-Range"] = f"bytes {int(start) + 1}-{rest}"
-            return super().send(request, *args, **kwargs)
-
-    original_get_conn = GCSHook.get_conn
-
-    def get_conn_with_fault(self: GCSHook) -> Any:
-        client = original_get_conn(self)
-        client._http.mount("http://127.0.0.1", ThirdChunkOffByOne())
-        return client
-
-    monkeypatch.setattr(GCSHook, "get_conn", get_conn_with_fault)
+    """The third chunk reaches the emulator with a wrong Content-Range start, which it rejects (400)."""
+    sent_chunks = refuse_gcs_chunk(monkeypatch, 3)
     destination = GCSDestination(gcs_bucket, "users.csv", conn_id=gcp_conn, part_size=GCS_CHUNK)
     with pytest.raises(Exception, match="400") as raised:
         destination.write(chunked(payload(5 * GCS_CHUNK + 10), 100_000))

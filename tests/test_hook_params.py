@@ -25,13 +25,13 @@ from airflow_provider_langdock.hooks.base import LangdockBaseHook
 from airflow_provider_langdock.operators.usage_export import LangdockUsageExportOperator
 from airflow_provider_langdock.sensors.usage_export import LangdockUsageExportSensor
 from airflow_provider_langdock.testing import LangdockSimulator
-from airflow_provider_langdock.triggers import usage_export as triggers
+from airflow_provider_langdock.triggers.events import result_from_event
 from airflow_provider_langdock.triggers.usage_export import (
     LangdockUsageDataTrigger,
     LangdockUsageExportTrigger,
-    result_from_event,
 )
 
+from .clock import FakeClock
 from .conftest import set_langdock_default
 
 TODAY = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
@@ -84,17 +84,20 @@ def api_requests(simulator: LangdockSimulator) -> list[Any]:
 
 
 def test_the_allowed_keys_are_the_hooks_overrides() -> None:
-    """One list: the hook's keyword arguments, which are also ``settings_from_connection``'s overrides."""
+    """One list: the hook's keyword arguments, which are also ``settings_from_connection``'s overrides.
+
+    The clock is no override of an extra (and no value a DAG could hand a trigger).
+    """
     hook_kwargs = [
         name
         for name, parameter in inspect.signature(LangdockBaseHook.__init__).parameters.items()
-        if parameter.kind is inspect.Parameter.KEYWORD_ONLY
+        if parameter.kind is inspect.Parameter.KEYWORD_ONLY and name != "clock"
     ]
     assert list(HOOK_PARAMS) == hook_kwargs
     overrides = [
         name
         for name, parameter in inspect.signature(settings_from_connection).parameters.items()
-        if parameter.kind is inspect.Parameter.KEYWORD_ONLY and name != "port"
+        if parameter.kind is inspect.Parameter.KEYWORD_ONLY and name not in ("port", "clock")
     ]
     assert list(HOOK_PARAMS) == overrides
 
@@ -346,17 +349,12 @@ def test_sensor_with_max_attempts_1_counts_a_503_as_not_yet(langdock_conn: Langd
     assert len(api_requests(langdock_conn)) == 2
 
 
-def test_data_trigger_with_max_attempts_1_polls_again_after_a_503(
-    langdock_conn: LangdockSimulator, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    polls: list[float] = []
-
-    async def no_wait(seconds: float) -> None:
-        polls.append(seconds)
-
-    monkeypatch.setattr(triggers, "_sleep", no_wait)
+def test_data_trigger_with_max_attempts_1_polls_again_after_a_503(langdock_conn: LangdockSimulator) -> None:
+    clock = FakeClock()  # the trigger's polls; the hook's retries wait (0 s) on real time
+    polls = clock.slept
     langdock_conn.inject(503)
-    event = asyncio.run(_first_event(make_data_trigger(hook_params={"max_attempts": 1}, poll_interval=60)))
+    trigger = make_data_trigger(hook_params={"max_attempts": 1}, poll_interval=60, clock=clock)
+    event = asyncio.run(_first_event(trigger))
     assert result_from_event(event).record_count > 0
     assert polls == [60]  # the 503 was not retried by the hook: the trigger polled again
     assert len(api_requests(langdock_conn)) == 2
@@ -364,7 +362,7 @@ def test_data_trigger_with_max_attempts_1_polls_again_after_a_503(
     polls.clear()
     langdock_conn.clear_requests()
     langdock_conn.inject(503)
-    event = asyncio.run(_first_event(make_data_trigger(poll_interval=60)))
+    event = asyncio.run(_first_event(make_data_trigger(poll_interval=60, clock=clock)))
     assert result_from_event(event).record_count > 0
     assert polls == []  # the hook retried the 503 (the connection's max_attempts)
     assert len(api_requests(langdock_conn)) == 2

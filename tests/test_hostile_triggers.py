@@ -31,12 +31,10 @@ from airflow_provider_langdock.exceptions import (
 from airflow_provider_langdock.operators.usage_export import LangdockUsageExportOperator
 from airflow_provider_langdock.planning import MAX_PARTS
 from airflow_provider_langdock.sensors.usage_export import LangdockUsageExportSensor
+from airflow_provider_langdock.triggers.events import LangdockTriggerEvent, plan_from_event, result_from_event
 from airflow_provider_langdock.triggers.usage_export import (
-    LangdockTriggerEvent,
     LangdockUsageDataTrigger,
     LangdockUsageExportTrigger,
-    plan_from_event,
-    result_from_event,
 )
 
 from .conftest import HOSTILE_KEY

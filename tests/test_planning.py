@@ -11,7 +11,12 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from airflow_provider_langdock.api import ExportRequest, ExportResult, format_wall_time
-from airflow_provider_langdock.exceptions import LangdockExportTooLargeError, LangdockNoDataError
+from airflow_provider_langdock.exceptions import (
+    LangdockAuthError,
+    LangdockError,
+    LangdockExportTooLargeError,
+    LangdockNoDataError,
+)
 from airflow_provider_langdock.planning import ExportPart, ExportPlan, ExportPlanner
 
 HOUR = timedelta(hours=1)
@@ -42,16 +47,19 @@ class FakeLangdock:
 
     def plan(self, request: ExportRequest) -> ExportPlan:
         planner = ExportPlanner(request)
-        while (part := planner.next_request()) is not None:
+        part = planner.next_request()
+        while part is not None:
             self.sent.append(part)
-            rows = rows_in(*part.utc_range(), self.density)
-            if rows > self.cap:
-                planner.too_large(rows, self.cap)
-            elif rows == 0:
-                planner.no_data(LangdockNoDataError("No data found"))
-            else:
-                planner.succeeded(result(rows, f"part-{part.utc_range()[0]:%Y%m%d%H}.csv"))
+            part = planner.answer(self.answer(part))
         return planner.plan()
+
+    def answer(self, part: ExportRequest) -> ExportResult | LangdockError:
+        rows = rows_in(*part.utc_range(), self.density)
+        if rows > self.cap:
+            return LangdockExportTooLargeError("Export too large", row_count=rows, row_limit=self.cap)
+        if rows == 0:
+            return LangdockNoDataError("No data found")
+        return result(rows, f"part-{part.utc_range()[0]:%Y%m%d%H}.csv")
 
     def depth_of(self, part: ExportPart) -> int:
         """How many requests sent before enclose this part's range: its level of splitting."""
@@ -190,6 +198,22 @@ def test_split_parts_that_all_turn_out_empty_are_no_data() -> None:
         planner.no_data(LangdockNoDataError("No data found"))
     with pytest.raises(LangdockNoDataError, match="Every part"):
         planner.plan()
+
+
+def test_an_answer_says_what_to_send_next() -> None:
+    asked = request(DAY0, DAY0 + timedelta(days=1))
+    planner = ExportPlanner(asked)
+    first = planner.answer(LangdockExportTooLargeError("too large", row_count=3000, row_limit=1000))
+    assert first is not None
+    assert first.utc_range()[0] == DAY0
+    second = planner.answer(LangdockNoDataError("No data found"))
+    assert second is not None
+    assert second.utc_range()[0] == first.utc_range()[1]
+    refused = LangdockAuthError("Invalid or missing API key", http_status=401)
+    with pytest.raises(LangdockAuthError) as caught:
+        planner.answer(refused)
+    assert caught.value is refused
+    assert planner.next_request() == second
 
 
 def test_the_planner_refuses_answers_out_of_turn() -> None:

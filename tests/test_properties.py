@@ -23,7 +23,7 @@ from hypothesis import strategies as st
 
 from airflow_provider_langdock import planning
 from airflow_provider_langdock.api import ExportRequest, ExportResult
-from airflow_provider_langdock.csvstream import CsvRecordCounter
+from airflow_provider_langdock.csvstream import CsvRecordCounter, CsvRecordSplitter
 from airflow_provider_langdock.exceptions import (
     LangdockExportTooLargeError,
     LangdockInputError,
@@ -137,6 +137,26 @@ def test_csv_record_counter_notices_a_file_cut_inside_a_quoted_field(document: C
             raise
         cut_in_quotes = True
     assert counter.in_quotes == cut_in_quotes
+
+
+@given(document=csv_documents(), data=st.data())
+def test_csv_record_splitter_cuts_the_records_the_csv_module_reads(
+    document: CsvDocument, data: st.DataObject
+) -> None:
+    """Whatever the pieces, the records cut out read back as the csv module reads the whole file."""
+    cuts = sorted(data.draw(st.lists(st.integers(0, len(document.data)), max_size=12), label="cuts"))
+    splitter = CsvRecordSplitter()
+    records: list[bytes] = []
+    for start, end in pairwise([0, *cuts, len(document.data)]):
+        records += splitter.feed(document.data[start:end])
+    if last := splitter.close():
+        records.append(last)
+
+    assert b"\n".join(records) + (b"\n" if not last and records else b"") == document.data
+    text = document.data.decode("utf-8-sig")
+    expected = list(csv.reader(io.StringIO(text, newline="")))
+    read = [next(csv.reader([record.decode("utf-8-sig")]), []) for record in records]
+    assert [row for row in read if row] == [row for row in expected if row]
 
 
 def test_a_bom_alone_is_no_record() -> None:

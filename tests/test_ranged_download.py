@@ -401,6 +401,14 @@ def test_a_range_with_other_bytes_than_asked_is_never_spliced(
     assert "did not serve" in caplog.text
 
 
+def start_partial_answer(handler: BaseHTTPRequestHandler, first: int, last: int) -> None:
+    """Status and headers of a 206 answer with bytes ``first``-``last`` of DATA; the caller sends the body."""
+    handler.send_response(206)
+    handler.send_header("Content-Range", f"bytes {first}-{last}/{len(DATA)}")
+    handler.send_header("Content-Length", str(last - first + 1))
+    handler.end_headers()
+
+
 def test_a_range_cut_short_by_the_host_is_asked_for_again(
     hostile: HostileServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -410,10 +418,7 @@ def test_a_range_cut_short_by_the_host_is_asked_for_again(
         if cut:
             return False
         cut.append(first)
-        handler.send_response(206)
-        handler.send_header("Content-Range", f"bytes {first}-{last}/{len(DATA)}")
-        handler.send_header("Content-Length", str(last - first + 1))
-        handler.end_headers()
+        start_partial_answer(handler, first, last)
         handler.wfile.write(DATA[first : first + 100])
         handler.close_connection = True
         return True
@@ -430,10 +435,7 @@ def test_a_range_that_keeps_breaking_off_fails_the_download(
     hostile: HostileServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     def always_short(handler: BaseHTTPRequestHandler, first: int, last: int) -> bool:
-        handler.send_response(206)
-        handler.send_header("Content-Range", f"bytes {first}-{last}/{len(DATA)}")
-        handler.send_header("Content-Length", str(last - first + 1))
-        handler.end_headers()
+        start_partial_answer(handler, first, last)
         handler.wfile.write(DATA[first : first + 10])
         handler.close_connection = True
         return True
@@ -519,10 +521,7 @@ def test_a_trickling_range_is_cut_at_the_deadline(
         if trickled:
             return False
         trickled.append(first)
-        handler.send_response(206)
-        handler.send_header("Content-Range", f"bytes {first}-{last}/{len(DATA)}")
-        handler.send_header("Content-Length", str(last - first + 1))
-        handler.end_headers()
+        start_partial_answer(handler, first, last)
         for offset in range(first, last + 1):
             handler.wfile.write(DATA[offset : offset + 1])
             handler.wfile.flush()

@@ -21,7 +21,6 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 import requests
 
-from airflow_provider_langdock import retries
 from airflow_provider_langdock.api import ExportRequest, ExportResult
 from airflow_provider_langdock.connection import LangdockSettings
 from airflow_provider_langdock.destinations import LocalDestination, destination_for
@@ -37,18 +36,12 @@ from airflow_provider_langdock.retries import RetryPolicy
 from airflow_provider_langdock.testing import LangdockSimulator
 from airflow_provider_langdock.transfer import land_plan
 
+from .conftest import refuse_gcs_chunk, refuse_s3_part
+
 HOUR = timedelta(hours=1)
 DAY0 = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0) - timedelta(days=30)
 MIB = 1024 * 1024
 _ROW_START_WITH_PERIODS = re.compile(rb"\r\n\d{4}-\d{2}-\d{2},\d{4}-\d{2}-\d{2},")
-
-
-@pytest.fixture
-def recorded_waits(monkeypatch: pytest.MonkeyPatch) -> list[float]:
-    """Retry waits are recorded instead of slept."""
-    waits: list[float] = []
-    monkeypatch.setattr(retries, "_sleep", waits.append)
-    return waits
 
 
 @pytest.fixture
@@ -397,7 +390,6 @@ def test_split_export_to_s3_and_an_s3_error_half_way(
     aws_conn: str,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    from airflow.providers.amazon.aws.hooks.s3 import S3Hook
     from botocore.exceptions import ClientError
 
     start, end = large_split(simulator)
@@ -411,18 +403,7 @@ def test_split_export_to_s3_and_an_s3_error_half_way(
     assert_is_the_direct_export(landed, simulator, start, end)
     s3_client.delete_object(Bucket=s3_bucket, Key="langdock/users.csv")
 
-    def reject_second_part(params: dict[str, Any], **_: Any) -> None:
-        if params["PartNumber"] == 2:
-            params["PartNumber"] = 10_001  # moto answers 400 InvalidArgument
-
-    original_get_conn = S3Hook.get_conn
-
-    def get_conn_with_fault(self: S3Hook) -> Any:
-        client = original_get_conn(self)
-        client.meta.events.register("before-parameter-build.s3.UploadPart", reject_second_part)
-        return client
-
-    monkeypatch.setattr(S3Hook, "get_conn", get_conn_with_fault)
+    refuse_s3_part(monkeypatch, 2)
     with pytest.raises(ClientError, match="InvalidArgument"):
         land_plan(hook, plan, destination_for(uri, aws_conn, part_size=5 * MIB))
     assert s3_client.list_objects_v2(Bucket=s3_bucket).get("KeyCount") == 0
@@ -437,7 +418,6 @@ def test_split_export_to_gcs_and_a_gcs_error_half_way(
     gcp_conn: str,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    from airflow.providers.google.cloud.hooks.gcs import GCSHook
 
     start, end = two_level_split(simulator)
     plan = hook.plan_export(users_request(start, end, "model"))
@@ -450,31 +430,10 @@ def test_split_export_to_gcs_and_a_gcs_error_half_way(
     assert_is_the_direct_export(landed, simulator, start, end, "model")
     gcs_client.bucket(gcs_bucket).delete_blob("langdock/users.csv")
 
-    class SecondChunkRefused(requests.adapters.HTTPAdapter):
-        """Shifts the second chunk's Content-Range start by one byte, which the emulator refuses (400)."""
-
-        chunks = 0
-
-        def send(self, request: requests.PreparedRequest, *args: Any, **kwargs: Any) -> requests.Response:
-            content_range = request.headers.get("Content-Range", "")
-            if request.method == "PUT" and content_range.startswith("bytes ") and "-" in content_range:
-                SecondChunkRefused.chunks += 1
-                if SecondChunkRefused.chunks == 2:
-                    first, rest = content_range[len("bytes ") :].split("-", 1)
-                    request.headers["Content-Range"] = f"bytes {int(first) + 1}-{rest}"
-            return super().send(request, *args, **kwargs)
-
-    original_get_conn = GCSHook.get_conn
-
-    def get_conn_with_fault(self: GCSHook) -> Any:
-        client = original_get_conn(self)
-        client._http.mount("http://127.0.0.1", SecondChunkRefused())
-        return client
-
-    monkeypatch.setattr(GCSHook, "get_conn", get_conn_with_fault)
+    sent_chunks = refuse_gcs_chunk(monkeypatch, 2)
     with pytest.raises(Exception, match="400"):
         land_plan(hook, plan, destination_for(uri, gcp_conn, part_size=chunk))
-    assert SecondChunkRefused.chunks == 2
+    assert len(sent_chunks) == 2
     assert [blob.name for blob in gcs_client.list_blobs(gcs_bucket)] == []
 
 

@@ -1,7 +1,7 @@
 """The deferrable-mode triggers and async client against the Langdock simulator over real loopback HTTP.
 
-Retry waits go through ``retries._async_sleep`` and the retry budget reads ``retries._monotonic``; tests
-replace them (and the simulator's clock) to compress minutes of rate limiting into milliseconds.
+Retry and poll waits and the retry budget run on the triggers' clock; tests hand in a fake one (shared
+with the simulator's storms) to compress minutes of rate limiting into milliseconds.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from airflow.providers.common.compat.sdk import AirflowSensorTimeout
 
-from airflow_provider_langdock import __version__, retries
+from airflow_provider_langdock import __version__
 from airflow_provider_langdock.api import ExportRequest
 from airflow_provider_langdock.exceptions import (
     LangdockAuthError,
@@ -42,18 +42,20 @@ from airflow_provider_langdock.exceptions import (
 )
 from airflow_provider_langdock.hooks.langdock import LangdockHook
 from airflow_provider_langdock.testing import LangdockSimulator
-from airflow_provider_langdock.triggers import usage_export as triggers
-from airflow_provider_langdock.triggers.usage_export import (
+from airflow_provider_langdock.triggers.events import (
     LangdockTriggerEvent,
-    LangdockUsageDataTrigger,
-    LangdockUsageExportTrigger,
-    deadline_after,
     plan_from_event,
     result_from_event,
     sensor_metadata_from_event,
 )
+from airflow_provider_langdock.triggers.usage_export import (
+    LangdockUsageDataTrigger,
+    LangdockUsageExportTrigger,
+)
+from airflow_provider_langdock.validation import deadline_after
 
-from .clock import VirtualClock, use_virtual_clock
+from .clock import FakeClock
+from .conftest import install_clock
 
 API_KEY = "test-key"
 TODAY = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
@@ -95,33 +97,10 @@ def api_requests(simulator: LangdockSimulator) -> list[Any]:
 
 @pytest.fixture
 def scaled_sleeps(monkeypatch: pytest.MonkeyPatch) -> list[float]:
-    """Retry waits really sleep, but a hundredth of what the policy asks; the asked waits are recorded."""
-    asked: list[float] = []
-
-    async def scaled(seconds: float) -> None:
-        asked.append(seconds)
-        await asyncio.sleep(seconds / 100)
-
-    monkeypatch.setattr(retries, "_async_sleep", scaled)
-    return asked
-
-
-@pytest.fixture
-def poll_sleeps(monkeypatch: pytest.MonkeyPatch) -> list[float]:
-    """The sensor trigger's poll waits are recorded and cut to 10 ms."""
-    asked: list[float] = []
-
-    async def short(seconds: float) -> None:
-        asked.append(seconds)
-        await asyncio.sleep(0.01)
-
-    monkeypatch.setattr(triggers, "_sleep", short)
-    return asked
-
-
-@pytest.fixture
-def virtual_clock(monkeypatch: pytest.MonkeyPatch) -> VirtualClock:
-    return use_virtual_clock(monkeypatch)
+    """Retry and poll waits really sleep, but a hundredth of what is asked; the asked waits are recorded."""
+    clock = FakeClock(scale=0.01)
+    install_clock(monkeypatch, clock)
+    return clock.slept
 
 
 # -- serialisation ---------------------------------------------------------------------------------
@@ -199,7 +178,7 @@ def test_request_round_trips_through_to_dict() -> None:
 
 
 def test_data_trigger_polls_through_no_data_until_the_export_succeeds(
-    langdock: LangdockSimulator, poll_sleeps: list[float]
+    langdock: LangdockSimulator, scaled_sleeps: list[float]
 ) -> None:
     langdock.inject(404, count=3)
     event = fire(LangdockUsageDataTrigger(request=REQUEST, poll_interval=7))
@@ -207,7 +186,7 @@ def test_data_trigger_polls_through_no_data_until_the_export_succeeds(
     result = result_from_event(event)
     assert result.data_type == "users"
     assert result.record_count == 100
-    assert poll_sleeps == [7, 7, 7]
+    assert scaled_sleeps == [7, 7, 7]
     sent = api_requests(langdock)
     assert len(sent) == 4
     assert all(r.path == "/export/users" and r.json == sent[0].json for r in sent)
@@ -218,13 +197,13 @@ def test_data_trigger_polls_through_no_data_until_the_export_succeeds(
 
 
 def test_data_trigger_waits_through_errors_that_outlast_the_retries(
-    langdock: LangdockSimulator, poll_sleeps: list[float], scaled_sleeps: list[float]
+    langdock: LangdockSimulator, scaled_sleeps: list[float]
 ) -> None:
     """Like the sync sensor: 503s beyond one check's retries (5 attempts) mean "not yet"."""
     langdock.inject(503, count=7)
     assert fire(LangdockUsageDataTrigger(request=REQUEST, poll_interval=30))["status"] == "success"
-    assert poll_sleeps == [30]
-    assert len(scaled_sleeps) == 4 + 2
+    assert len(scaled_sleeps) == 4 + 1 + 2  # retry waits, the poll interval, retry waits
+    assert scaled_sleeps[4] == 30
     assert len(api_requests(langdock)) == 8
 
 
@@ -239,7 +218,7 @@ def test_data_trigger_counts_a_period_above_the_row_cap_as_data(langdock: Langdo
 
 
 def test_data_trigger_fails_at_once_on_a_refused_key(
-    langdock: LangdockSimulator, monkeypatch: pytest.MonkeyPatch, poll_sleeps: list[float]
+    langdock: LangdockSimulator, monkeypatch: pytest.MonkeyPatch, scaled_sleeps: list[float]
 ) -> None:
     set_connection(monkeypatch, langdock.base_url, password="wrong")
     event = fire(LangdockUsageDataTrigger(request=REQUEST, poll_interval=1))
@@ -247,7 +226,7 @@ def test_data_trigger_fails_at_once_on_a_refused_key(
     assert event["error_type"] == "LangdockAuthError"
     assert event["http_status"] == 401
     assert "wrong" not in json.dumps(event)
-    assert poll_sleeps == []
+    assert scaled_sleeps == []
     assert len(api_requests(langdock)) == 1
     with pytest.raises(LangdockAuthError, match="Check the API key"):
         result_from_event(event)
@@ -334,17 +313,17 @@ def test_export_trigger_rides_out_a_rate_limit_storm(
 )
 def test_export_trigger_survives_a_60_second_rate_limit_storm(
     langdock: LangdockSimulator,
-    virtual_clock: VirtualClock,
+    virtual_clock: FakeClock,
     retry_after: str | None,
     expected_waits: list[float] | None,
 ) -> None:
     """60 s of 429s, then success: the storm and the waits run on a virtual clock."""
-    started = virtual_clock.now
+    started = virtual_clock.monotonic()
     langdock.inject_for(60, status=429, retry_after=retry_after)
     event = fire(LangdockUsageExportTrigger(request=REQUEST, retry_window=300))
     assert event["status"] == "success"
     assert plan_from_event(event).record_count == 100
-    assert virtual_clock.now - started >= 60
+    assert virtual_clock.monotonic() - started >= 60
     if expected_waits is not None:
         assert virtual_clock.slept == expected_waits  # Retry-After honoured
     else:
@@ -354,7 +333,7 @@ def test_export_trigger_survives_a_60_second_rate_limit_storm(
 
 
 def test_export_trigger_never_retries_in_a_tight_loop(
-    simulator: LangdockSimulator, monkeypatch: pytest.MonkeyPatch, virtual_clock: VirtualClock
+    simulator: LangdockSimulator, monkeypatch: pytest.MonkeyPatch, virtual_clock: FakeClock
 ) -> None:
     """Even with max_retry_wait=0, a time-bounded retry waits at least a second between attempts."""
     conn = {"conn_type": "langdock", "host": simulator.base_url, "password": API_KEY}
@@ -368,15 +347,15 @@ def test_export_trigger_never_retries_in_a_tight_loop(
 
 
 def test_export_trigger_gives_up_after_its_retry_window(
-    langdock: LangdockSimulator, virtual_clock: VirtualClock
+    langdock: LangdockSimulator, virtual_clock: FakeClock
 ) -> None:
-    started = virtual_clock.now
+    started = virtual_clock.monotonic()
     langdock.inject_for(3600, status=429)
     event = fire(LangdockUsageExportTrigger(request=REQUEST, retry_window=120))
     assert event["status"] == "error"
     assert event["error_type"] == "LangdockRateLimitError"
     assert event["http_status"] == 429
-    assert 60 < virtual_clock.now - started <= 120
+    assert 60 < virtual_clock.monotonic() - started <= 120
     with pytest.raises(LangdockRateLimitError, match="rate limited"):
         result_from_event(event)
 
@@ -581,7 +560,7 @@ async def _collect(trigger: Any) -> list[Any]:
 
 
 def test_triggers_never_block_the_event_loop(
-    langdock: LangdockSimulator, slow_callbacks: _SlowCallbacks, poll_sleeps: list[float]
+    langdock: LangdockSimulator, slow_callbacks: _SlowCallbacks, scaled_sleeps: list[float]
 ) -> None:
     """Every answer takes 0.3 s: a blocking call anywhere would hold the loop that long."""
     fire(LangdockUsageExportTrigger(request=REQUEST))  # warm-up: first-use imports are not the subject

@@ -8,8 +8,11 @@ from typing import Any
 from airflow.providers.common.compat.sdk import BaseHook, mask_secret
 
 from airflow_provider_langdock.api import ExportRequest, ExportResult
-from airflow_provider_langdock.connection import LangdockSettings, settings_from_connection
+from airflow_provider_langdock.clock import SYSTEM_CLOCK, Clock
+from airflow_provider_langdock.connection import LangdockSettings, extra_names, settings_from_connection
 from airflow_provider_langdock.connection_ui import CONN_TYPE, DEFAULT_CONN_ID, HOOK_NAME
+from airflow_provider_langdock.exceptions import LangdockError, LangdockExportTooLargeError
+from airflow_provider_langdock.planning import ExportPlan
 from airflow_provider_langdock.redaction import redact, register_secret
 
 
@@ -26,12 +29,15 @@ class LangdockBaseHook(BaseHook):
         the extra; see :class:`~airflow_provider_langdock.connection.RangePolicy`).
     :param download_range_size: bytes per range when downloading over several connections
         (overrides the extra).
+    :param clock: what retry and download waits sleep on (default: the class's :attr:`clock`).
     """
 
     conn_name_attr = "langdock_conn_id"
     default_conn_name = DEFAULT_CONN_ID
     conn_type = CONN_TYPE
     hook_name = HOOK_NAME
+    #: The clock of hooks created without one: real time.
+    clock: Clock = SYSTEM_CLOCK
 
     def __init__(
         self,
@@ -43,8 +49,11 @@ class LangdockBaseHook(BaseHook):
         download_timeout: float | None = None,
         download_connections: int | None = None,
         download_range_size: int | None = None,
+        clock: Clock | None = None,
     ) -> None:
         super().__init__()
+        if clock is not None:
+            self.clock = clock
         self.langdock_conn_id = langdock_conn_id
         self.timeout = timeout
         self.max_attempts = max_attempts
@@ -58,7 +67,7 @@ class LangdockBaseHook(BaseHook):
 
     def _settings_from(self, conn: Any, extra: Mapping[str, Any]) -> LangdockSettings:
         """Check the connection; its API key is registered with Airflow's log masker and ours first."""
-        key_fields = ("pseudonymization_key", f"extra__{CONN_TYPE}__pseudonymization_key")
+        key_fields = extra_names("pseudonymization_key")
         for secret in (conn.password, *(extra.get(name) for name in key_fields)):
             if isinstance(secret, str) and secret.strip():
                 for form in {secret, secret.strip()}:
@@ -76,6 +85,7 @@ class LangdockBaseHook(BaseHook):
             download_timeout=self.download_timeout,
             download_connections=self.download_connections,
             download_range_size=self.download_range_size,
+            clock=self.clock,
         )
 
     def _log_request(self, request: ExportRequest) -> None:
@@ -94,3 +104,25 @@ class LangdockBaseHook(BaseHook):
             result.file_path,
             redact(result.download_url),
         )
+
+    def _log_answer(self, part: ExportRequest, answer: ExportResult | LangdockError) -> None:
+        """Log a part refused as too large (it is split) or without data (an empty part)."""
+        if isinstance(answer, LangdockExportTooLargeError):
+            self.log.warning(
+                "Langdock refused the %s as too large (%d rows, limit %d); splitting it at whole UTC hours.",
+                part.describe(),
+                answer.row_count,
+                answer.row_limit,
+            )
+        elif not isinstance(answer, ExportResult):
+            self.log.info("No usage data in the %s; it is an empty part.", part.describe())
+
+    def _log_plan(self, plan: ExportPlan) -> ExportPlan:
+        if plan.is_split:
+            self.log.info(
+                "The %s was exported in %d parts holding %d records.",
+                plan.request.describe(),
+                len(plan.parts),
+                plan.record_count,
+            )
+        return plan

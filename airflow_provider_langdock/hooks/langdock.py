@@ -37,14 +37,13 @@ from airflow_provider_langdock.exceptions import (
     LangdockConnectionError,
     LangdockDownloadError,
     LangdockError,
-    LangdockExportTooLargeError,
     LangdockNoDataError,
     LangdockServerError,
     LangdockTransientError,
 )
 from airflow_provider_langdock.hooks import DEFAULT_CHUNK_SIZE
 from airflow_provider_langdock.hooks.base import LangdockBaseHook
-from airflow_provider_langdock.planning import ExportPlan, ExportPlanner
+from airflow_provider_langdock.planning import PLANNED_ERRORS, ExportPlan, ExportPlanner
 from airflow_provider_langdock.redaction import redact
 from airflow_provider_langdock.retries import RetryPolicy
 
@@ -222,32 +221,15 @@ class LangdockHook(LangdockBaseHook):
         :raises LangdockNoDataError: the range has no usage data.
         """
         planner = ExportPlanner(request)
-        while (part := planner.next_request()) is not None:
+        part = planner.next_request()
+        while part is not None:
             try:
-                result = self.run_export(part)
-            except LangdockExportTooLargeError as error:
-                pieces = planner.too_large(error.row_count, error.row_limit)
-                self.log.warning(
-                    "Langdock refused the %s as too large (%d rows, limit %d); splitting it into %d parts.",
-                    part.describe(),
-                    error.row_count,
-                    error.row_limit,
-                    len(pieces),
-                )
-            except LangdockNoDataError as error:
-                planner.no_data(error)
-                self.log.info("No usage data in the %s; it is an empty part.", part.describe())
-            else:
-                planner.succeeded(result)
-        plan = planner.plan()
-        if plan.is_split:
-            self.log.info(
-                "The %s was exported in %d parts holding %d records.",
-                request.describe(),
-                len(plan.parts),
-                plan.record_count,
-            )
-        return plan
+                answer: ExportResult | LangdockError = self.run_export(part)
+            except PLANNED_ERRORS as error:
+                answer = error
+            self._log_answer(part, answer)
+            part = planner.answer(answer)
+        return self._log_plan(planner.plan())
 
     def export_usage_records(
         self,
@@ -388,7 +370,9 @@ class LangdockHook(LangdockBaseHook):
             base_url = self.settings.base_url
             start, end = recent_probe_range()
             request = ExportRequest.build("users", start, end, "UTC")
-            self._post(request, route=None, policy=RetryPolicy(max_attempts=2, max_wait=2.0))
+            self._post(
+                request, route=None, policy=RetryPolicy(max_attempts=2, max_wait=2.0, clock=self.clock)
+            )
         except LangdockNoDataError:
             return True, f"Connected to {base_url}: the API key is valid (no usage data in the last hour)."
         except LangdockAuthError as error:

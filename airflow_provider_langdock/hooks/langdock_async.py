@@ -29,7 +29,10 @@ from airflow_provider_langdock.api import (
     unreachable_error,
 )
 from airflow_provider_langdock.connection import USER_AGENT, LangdockSettings
+from airflow_provider_langdock.exceptions import LangdockError
 from airflow_provider_langdock.hooks.base import LangdockBaseHook
+from airflow_provider_langdock.planning import PLANNED_ERRORS, ExportPlan, ExportPlanner
+from airflow_provider_langdock.retries import retry_deadline
 
 try:  # apache-airflow-providers-common-compat with the async connection helpers
     from airflow.providers.common.compat import connection as _compat_connection
@@ -118,6 +121,24 @@ class LangdockAsyncHook(LangdockBaseHook):
         result = parse_export_response(text, request)
         self._log_result(result, request)
         return result
+
+    async def plan_export(self, request: ExportRequest, *, retry_window: float | None = None) -> ExportPlan:
+        """Export ``request``, split into parts at whole UTC hours if Langdock refuses it as too large.
+
+        As ``LangdockHook.plan_export``; with ``retry_window`` each part's retryable errors are
+        retried for that many seconds instead of for a number of attempts.
+        """
+        planner = ExportPlanner(request)
+        part = planner.next_request()
+        while part is not None:
+            until = None if retry_window is None else retry_deadline(retry_window, self.clock)
+            try:
+                answer: ExportResult | LangdockError = await self.run_export(part, retry_until=until)
+            except PLANNED_ERRORS as error:
+                answer = error
+            self._log_answer(part, answer)
+            part = planner.answer(answer)
+        return self._log_plan(planner.plan())
 
     async def _post(self, request: ExportRequest, route: Route | None, *, retry_until: float | None) -> str:
         """POST the request with retries; return the body of a 2xx answer or raise the typed error."""

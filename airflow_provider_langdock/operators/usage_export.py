@@ -24,7 +24,7 @@ from airflow_provider_langdock.personal_data import (
     check_pseudonymization_key,
 )
 from airflow_provider_langdock.retries import DEFAULT_RETRY_WINDOW
-from airflow_provider_langdock.validation import seconds, whole_number
+from airflow_provider_langdock.validation import deadline_after, seconds, whole_number
 
 # Only what checks literal parameters loads when a DAG file is parsed (Airflow re-parses DAG files
 # all the time); the hook (requests), the transfer, the trigger and the asset events load in execute.
@@ -175,10 +175,7 @@ class LangdockUsageExportOperator(BaseOperator):
                 "Delete it or set replace=True."
             )
         if self.deferrable:
-            from airflow_provider_langdock.triggers.usage_export import (
-                LangdockUsageExportTrigger,
-                deadline_after,
-            )
+            from airflow_provider_langdock.triggers.usage_export import LangdockUsageExportTrigger
 
             self.defer(
                 trigger=LangdockUsageExportTrigger(
@@ -200,7 +197,7 @@ class LangdockUsageExportOperator(BaseOperator):
     def execute_complete(self, context: Context, event: dict[str, Any] | None = None) -> dict[str, Any]:
         """Resume after the trigger: check its event, then push the metadata and land the file here."""
         from airflow_provider_langdock.hooks.langdock import LangdockHook
-        from airflow_provider_langdock.triggers.usage_export import plan_from_event
+        from airflow_provider_langdock.triggers.events import plan_from_event
 
         with self._skip_if_no_data():
             plan = plan_from_event(event)

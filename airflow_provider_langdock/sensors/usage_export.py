@@ -14,14 +14,9 @@ from airflow.providers.common.compat.sdk import (
     conf,
 )
 
-from airflow_provider_langdock.api import DateLike, over_row_cap_metadata
+from airflow_provider_langdock.api import DateLike
 from airflow_provider_langdock.connection import check_hook_params
 from airflow_provider_langdock.connection_ui import DEFAULT_CONN_ID
-from airflow_provider_langdock.exceptions import (
-    LangdockExportTooLargeError,
-    LangdockNoDataError,
-    LangdockTransientError,
-)
 from airflow_provider_langdock.params import check_literal_parameters, export_request_for_run
 from airflow_provider_langdock.validation import deadline_after, seconds
 
@@ -29,6 +24,9 @@ from airflow_provider_langdock.validation import deadline_after, seconds
 # all the time); the hook (requests) and the trigger load when the task runs.
 if TYPE_CHECKING:
     from airflow.providers.common.compat.sdk import Context
+
+    from airflow_provider_langdock.api import ExportResult
+    from airflow_provider_langdock.exceptions import LangdockError
 
 
 class LangdockUsageExportSensor(BaseSensorOperator):
@@ -116,7 +114,7 @@ class LangdockUsageExportSensor(BaseSensorOperator):
 
     def execute_complete(self, context: Context, event: dict[str, Any] | None = None) -> dict[str, Any]:
         """Resume after the trigger: the export's metadata, or the typed error (a timeout included)."""
-        from airflow_provider_langdock.triggers.usage_export import sensor_metadata_from_event
+        from airflow_provider_langdock.triggers.events import sensor_metadata_from_event
 
         return sensor_metadata_from_event(event)
 
@@ -135,22 +133,20 @@ class LangdockUsageExportSensor(BaseSensorOperator):
 
     def poke(self, context: Context) -> PokeReturnValue | bool:
         from airflow_provider_langdock.hooks.langdock import LangdockHook
+        from airflow_provider_langdock.sensing import SENSED_ERRORS, sensor_outcome
 
         request = export_request_for_run(
             context, self.data_type, self.date_from, self.date_to, self.timezone, self.group_by
         )
         hook = LangdockHook(self.langdock_conn_id, **self.hook_params)
         try:
-            result = hook.run_export(request)
-        except LangdockExportTooLargeError as error:
-            self.log.info("%s: the data is there (the export operator splits such a range).", error)
-            return PokeReturnValue(is_done=True, xcom_value=over_row_cap_metadata(request, error.row_count))
-        except LangdockNoDataError:
-            self.log.info("No usage data yet for the %s; waiting.", request.describe())
-            return False
-        except LangdockTransientError as error:
-            self.log.warning("Langdock is not answering normally (%s); waiting.", error)
-            return False
+            answer: ExportResult | LangdockError = hook.run_export(request)
+        except SENSED_ERRORS as error:
+            answer = error
         finally:
             hook.close()
-        return PokeReturnValue(is_done=True, xcom_value=result.to_dict())
+        outcome = sensor_outcome(request, answer)
+        outcome.log_to(self.log, "waiting")
+        if outcome.metadata is None:
+            return False
+        return PokeReturnValue(is_done=True, xcom_value=outcome.metadata)

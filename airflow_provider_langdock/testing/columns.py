@@ -140,7 +140,7 @@ JSON_OBJECT_COLUMNS: frozenset[str] = frozenset(
 """Columns holding a JSON object (serialized into one CSV cell)."""
 
 
-def resolve_data_type(data_type: str) -> DataTypeSpec:
+def simulated_data_type(data_type: str) -> DataTypeSpec:
     """Look a data type up by export path (``api-keys``) or by ``dataType`` (``api_keys``)."""
     if data_type in DATA_TYPES:
         return DATA_TYPES[data_type]
@@ -163,4 +163,4 @@ def family_columns(family: str, *, byok: bool, group_by: str | None) -> tuple[st
 
 def columns_for(data_type: str, *, byok: bool = False, group_by: str | None = None) -> tuple[str, ...]:
     """The header of an export of ``data_type`` (export path or ``dataType``)."""
-    return family_columns(resolve_data_type(data_type).family, byok=byok, group_by=group_by)
+    return family_columns(simulated_data_type(data_type).family, byok=byok, group_by=group_by)

@@ -63,7 +63,7 @@ def match_route(path: str) -> Route | None:
 
 
 @dataclass(frozen=True)
-class ExportRequest:
+class SimulatedExportRequest:
     """A validated request body: the UTC range and the optional group_by."""
 
     start: datetime
@@ -134,7 +134,7 @@ def validate_group_by(body: dict[str, Any], spec: DataTypeSpec, *, byok: bool) -
 
 def validate_export(
     raw: bytes, spec: DataTypeSpec, *, byok: bool, now: datetime, history_days: int
-) -> ExportRequest:
+) -> SimulatedExportRequest:
     """Validate a request body in the API's order; raise :class:`ApiError` (400) on the first problem."""
     body = parse_body(raw)
     start = _utc_moment(body, "from")
@@ -144,7 +144,7 @@ def validate_export(
         raise bad_request("Invalid date range", "Invalid date range: 'from' must be before 'to'")
     if (now - start).total_seconds() > history_days * 86400:
         raise bad_request("Invalid date range", HISTORY_MESSAGE)
-    return ExportRequest(start=start, end=end, group_by=group_by)
+    return SimulatedExportRequest(start=start, end=end, group_by=group_by)
 
 
 def iso_millis(moment: datetime) -> str:

@@ -5,13 +5,13 @@ set of metrics (from a pool of pre-rendered metrics) + the ``group_by`` value, p
 number per row. The pools are rendered to CSV once per (seed, column family, BYOK), so writing a row is a
 few string concatenations: fast enough for gigabyte-sized files, and streamed in small batches.
 
-Row counts are computable without generating rows (see :meth:`ExportPlan.count`). With ``rows_per_day``
-every UTC hour ``h`` (hours since the epoch) holds ``floor((h+1)*R/24) - floor(h*R/24)`` rows drawn from a
-random stream seeded by ``(seed, family, group_by, h)`` alone; a partial hour covering ``[s, e)`` of it
-(microseconds into the hour, of ``H``) holds its rows ``floor(s*n/H)`` to ``floor(e*n/H) - 1``. Adjacent
-ranges therefore add up to exactly the rows of their union, in the same order. Busy periods (whole UTC
-hours with their own ``rows_per_day``) make the density non-uniform and keep that property: an hour's rate,
-and so its rows, still depend only on the hour.
+Row counts are computable without generating rows (see :meth:`SimulatedExportPlan.count`). With
+``rows_per_day`` every UTC hour ``h`` (hours since the epoch) holds ``floor((h+1)*R/24) - floor(h*R/24)``
+rows drawn from a random stream seeded by ``(seed, family, group_by, h)`` alone; a partial hour covering
+``[s, e)`` of it (microseconds into the hour, of ``H``) holds its rows ``floor(s*n/H)`` to
+``floor(e*n/H) - 1``. Adjacent ranges therefore add up to exactly the rows of their union, in the same
+order. Busy periods (whole UTC hours with their own ``rows_per_day``) make the density non-uniform and
+keep that property: an hour's rate, and so its rows, still depend only on the hour.
 """
 
 from __future__ import annotations
@@ -421,7 +421,7 @@ def _random_stream(key: str, rows: int) -> Iterator[array[int]]:
 
 
 @dataclass(frozen=True)
-class ExportPlan:
+class SimulatedExportPlan:
     """One export's rows, described compactly: counting them needs no generation.
 
     ``start``/``end`` are the requested UTC range and ``window_start``/``window_end`` the range with usage

@@ -39,18 +39,24 @@ from typing import Any, Literal
 from urllib.parse import parse_qs, urlencode
 from xml.sax.saxutils import escape
 
-from airflow_provider_langdock.testing.columns import DataTypeSpec, resolve_data_type
+from airflow_provider_langdock.clock import SYSTEM_CLOCK, Clock
+from airflow_provider_langdock.testing.columns import DataTypeSpec, simulated_data_type
 from airflow_provider_langdock.testing.contract import (
     ApiError,
-    ExportRequest,
     Route,
+    SimulatedExportRequest,
     bad_request,
     iso_millis,
     match_route,
     no_data,
     validate_export,
 )
-from airflow_provider_langdock.testing.generator import MICROS_PER_HOUR, ExportPlan, to_micros, workspace
+from airflow_provider_langdock.testing.generator import (
+    MICROS_PER_HOUR,
+    SimulatedExportPlan,
+    to_micros,
+    workspace,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -172,6 +178,7 @@ class LangdockSimulator:
         history_days: int = 365,
         accept_ranges: bool = True,
         reuse_exports: bool = False,
+        clock: Clock = SYSTEM_CLOCK,
     ) -> None:
         self.api_keys: frozenset[str] = frozenset({api_key} if isinstance(api_key, str) else api_key)
         if not self.api_keys:
@@ -190,6 +197,8 @@ class LangdockSimulator:
         self.history_days = history_days
         self.accept_ranges = accept_ranges
         self.reuse_exports = reuse_exports
+        #: What :meth:`inject_for` storms last on (a test may share its fake clock with the client).
+        self.clock = clock
         self._reused_answers: dict[tuple[Any, ...], dict[str, Any]] = {}
         self._busy_hours: tuple[tuple[int, int, Fraction], ...] = ()
         self._storage_dir = storage_dir
@@ -349,7 +358,7 @@ class LangdockSimulator:
         """Answer every API request with ``status`` for the next ``seconds`` (a rate-limit storm)."""
         with self._lock:
             self._storm = (
-                time.monotonic() + seconds,
+                self.clock.monotonic() + seconds,
                 status,
                 None if retry_after is None else str(retry_after),
             )
@@ -410,13 +419,15 @@ class LangdockSimulator:
 
         Naive datetimes are UTC. Row caps and 404s are not checked. Small sizes only: built in memory.
         """
-        return self._plan(resolve_data_type(data_type), group_by, date_from, date_to).csv_bytes()
+        return self._plan(simulated_data_type(data_type), group_by, date_from, date_to).csv_bytes()
 
     # --- request handling ------------------------------------------------------------------------
 
-    def _plan(self, spec: DataTypeSpec, group_by: str | None, start: datetime, end: datetime) -> ExportPlan:
+    def _plan(
+        self, spec: DataTypeSpec, group_by: str | None, start: datetime, end: datetime
+    ) -> SimulatedExportPlan:
         window_start, window_end = self._window
-        return ExportPlan(
+        return SimulatedExportPlan(
             seed=self.seed,
             family=spec.family,
             byok=self.byok,
@@ -447,7 +458,7 @@ class LangdockSimulator:
         with self._lock:
             if self._storm is not None:
                 until, status, retry_after = self._storm
-                if time.monotonic() < until:
+                if self.clock.monotonic() < until:
                     return _ApiFault(status, 1, retry_after, None, 0.0, False, None)
                 self._storm = None
             for fault in self._api_faults:
@@ -505,7 +516,7 @@ class LangdockSimulator:
                 answer = self._reused_answers.setdefault(key, answer)
         return answer
 
-    def _export(self, route: Route, request: ExportRequest) -> dict[str, Any]:
+    def _export(self, route: Route, request: SimulatedExportRequest) -> dict[str, Any]:
         """Produce the export file (or the inline records) of a validated request."""
         spec = route.spec
         plan = self._plan(spec, request.group_by, request.start, request.end)

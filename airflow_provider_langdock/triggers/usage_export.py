@@ -5,17 +5,8 @@ Everything here runs on the triggerer's event loop, so nothing blocks it: HTTP g
 asyncio sleeps, and the connection (with the API key) is read in the triggerer from its id; the key
 is never in the trigger's kwargs or in an event. This module does not import ``requests``.
 
-Each trigger fires exactly one event (a plain dict):
-
-- ``{"status": "success", "result": {...}}`` (sensor): ``result`` is ``ExportResult.to_dict()``.
-- ``{"status": "success", "request": {...}, "plan": {...}}`` (operator): the export request and its
-  :class:`~airflow_provider_langdock.planning.ExportPlan` (several parts when it was split).
-- ``{"status": "error", "error_type": ..., "message": ..., ...}``: a :class:`LangdockError`, as
-  :func:`~airflow_provider_langdock.exceptions.error_details` describes it.
-- ``{"status": "timeout", "message": ..., "deadline": ...}``: the task's deadline passed first.
-
-:func:`result_from_event` and :func:`plan_from_event` turn an event back into the result or the plan,
-or raise the typed error.
+Each trigger fires exactly one event; :mod:`~airflow_provider_langdock.triggers.events` builds and
+decodes them.
 """
 
 from __future__ import annotations
@@ -29,42 +20,26 @@ from typing import TYPE_CHECKING, Any
 from airflow.providers.common.compat.sdk import AirflowNotFoundException
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
-from airflow_provider_langdock.api import (
-    ExportRequest,
-    ExportResult,
-    over_row_cap_metadata,
-)
+from airflow_provider_langdock.api import ExportRequest, ExportResult
+from airflow_provider_langdock.clock import SYSTEM_CLOCK, Clock
 from airflow_provider_langdock.connection import check_hook_params
 from airflow_provider_langdock.connection_ui import DEFAULT_CONN_ID
-from airflow_provider_langdock.exceptions import (
-    LangdockError,
-    LangdockExportTooLargeError,
-    LangdockInputError,
-    LangdockInvalidResponseError,
-    LangdockNoDataError,
-    LangdockSensorTimeoutError,
-    LangdockTimeoutError,
-    LangdockTransientError,
-    error_details,
-    error_from_details,
+from airflow_provider_langdock.exceptions import LangdockError, LangdockInputError
+from airflow_provider_langdock.retries import DEFAULT_RETRY_WINDOW
+from airflow_provider_langdock.sensing import SENSED_ERRORS, sensor_outcome
+from airflow_provider_langdock.triggers.events import (
+    LangdockTriggerEvent,
+    error_event,
+    plan_event,
+    success_event,
+    timeout_event,
 )
-from airflow_provider_langdock.planning import ExportPlan, ExportPlanner
-from airflow_provider_langdock.redaction import redact
-from airflow_provider_langdock.retries import DEFAULT_RETRY_WINDOW, retry_deadline
-from airflow_provider_langdock.validation import deadline_after, seconds
+from airflow_provider_langdock.validation import seconds
 
 if TYPE_CHECKING:  # aiohttp loads in the triggerer only, not when a DAG file is parsed
     from airflow_provider_langdock.hooks.langdock_async import LangdockAsyncHook
 
 DEFAULT_POLL_INTERVAL = 300.0
-
-
-async def _sleep(seconds: float) -> None:
-    await asyncio.sleep(seconds)
-
-
-def _utcnow() -> datetime:
-    return datetime.now(UTC)
 
 
 def _as_deadline(value: datetime | str | None) -> datetime | None:
@@ -76,98 +51,15 @@ def _as_deadline(value: datetime | str | None) -> datetime | None:
     return moment.astimezone(UTC)
 
 
-class LangdockTriggerEvent(TriggerEvent):
-    """A ``TriggerEvent`` whose repr hides signed-URL signatures: the triggerer logs every event."""
-
-    def __repr__(self) -> str:
-        return f"TriggerEvent<{redact(repr(self.payload))}>"
-
-
-def success_event(result: ExportResult | Mapping[str, Any]) -> dict[str, Any]:
-    """The event of a sensor's success: the export's result, or the metadata of a period over the cap."""
-    return {
-        "status": "success",
-        "result": result.to_dict() if isinstance(result, ExportResult) else dict(result),
-    }
-
-
-def error_event(error: LangdockError) -> dict[str, Any]:
-    """The event of a failure; :func:`result_from_event` raises it again as the same class."""
-    return {"status": "error", **error_details(error)}
-
-
-def timeout_event(deadline: datetime, what: str) -> dict[str, Any]:
-    """The event of a deadline that passed before ``what`` was done."""
-    return {
-        "status": "timeout",
-        "message": f"The task's deadline ({deadline.isoformat()}) passed before {what}.",
-        "deadline": deadline.isoformat(),
-    }
-
-
-def plan_event(request: ExportRequest, plan: ExportPlan) -> dict[str, Any]:
-    """The event of a finished export (one part, or several when it was split)."""
-    return {"status": "success", "request": request.to_dict(), "plan": plan.to_dict()}
-
-
-def _success_payload(event: Any, what: str, timeout_error: type[LangdockTimeoutError]) -> Mapping[str, Any]:
-    """A success event's payload; raise the typed error of an error, timeout, missing or unknown event."""
-    if not isinstance(event, Mapping):
-        raise LangdockError(
-            f"The task resumed without a Langdock trigger event (got {type(event).__name__}); "
-            "nothing was exported."
-        )
-    status = event.get("status")
-    if status == "success":
-        if what not in event:
-            raise LangdockInvalidResponseError(f"The Langdock trigger reported success without a {what}.")
-        return event
-    if status == "error":
-        raise error_from_details(event)
-    if status == "timeout":
-        raise timeout_error(str(event.get("message") or "The task's deadline passed in the triggerer."))
-    raise LangdockError(f"The Langdock trigger sent an event of unknown status {status!r}.")
-
-
-def result_from_event(
-    event: Any, *, timeout_error: type[LangdockTimeoutError] = LangdockTimeoutError
-) -> ExportResult:
-    """The export result a sensor trigger's event carries; raise the typed error of any other event.
-
-    An error event raises its own class (e.g. :class:`LangdockAuthError`), a timeout event
-    ``timeout_error``, and a missing, malformed or unknown event a :class:`LangdockError`.
-    """
-    payload = _success_payload(event, "result", timeout_error)
-    try:
-        return ExportResult.from_dict(payload["result"])
-    except (KeyError, TypeError, ValueError) as error:
-        raise LangdockInvalidResponseError(
-            f"The Langdock trigger reported success without a valid result ({type(error).__name__})."
-        ) from None
-
-
-def sensor_metadata_from_event(event: Any) -> dict[str, Any]:
-    """The metadata a sensor trigger's success event carries (no single file above the row cap)."""
-    payload = _success_payload(event, "result", LangdockSensorTimeoutError)
-    metadata = payload["result"]
-    if isinstance(metadata, Mapping) and metadata.get("download_url") is None and "record_count" in metadata:
-        return dict(metadata)
-    return result_from_event(event, timeout_error=LangdockSensorTimeoutError).to_dict()
-
-
-def plan_from_event(event: Any) -> ExportPlan:
-    """The export plan an export trigger's event carries; raise the typed error of any other event."""
-    payload = _success_payload(event, "plan", LangdockTimeoutError)
-    try:
-        return ExportPlan.from_dict(payload["plan"], ExportRequest.from_dict(payload["request"]))
-    except (KeyError, TypeError, ValueError) as error:
-        raise LangdockInvalidResponseError(
-            f"The Langdock trigger reported success without a valid plan ({type(error).__name__})."
-        ) from None
-
-
 class _LangdockTrigger(BaseTrigger):
-    """What both triggers share: the connection id and hook_params, the request, the deadline, the event."""
+    """What both triggers share: the connection id and hook_params, the request, the deadline, the event.
+
+    ``clock`` (what it waits between polls on and reads the time from; retry waits are the hook's) is
+    not a serialized kwarg: a trigger loaded in the triggerer runs on the class's :attr:`clock`.
+    """
+
+    #: The clock of triggers created without one: real time.
+    clock: Clock = SYSTEM_CLOCK
 
     def __init__(
         self,
@@ -176,8 +68,11 @@ class _LangdockTrigger(BaseTrigger):
         langdock_conn_id: str = DEFAULT_CONN_ID,
         deadline: datetime | str | None = None,
         hook_params: Mapping[str, Any] | None = None,
+        clock: Clock | None = None,
     ) -> None:
         super().__init__()
+        if clock is not None:
+            self.clock = clock
         self.request = dict(request)
         self.langdock_conn_id = langdock_conn_id
         self.deadline = _as_deadline(deadline)
@@ -228,7 +123,7 @@ class _LangdockTrigger(BaseTrigger):
         request = ExportRequest.from_dict(self.request)
         when = None  # the deadline on the event loop's clock
         if self.deadline is not None:
-            seconds_left = (self.deadline - _utcnow()).total_seconds()
+            seconds_left = (self.deadline - self.clock.now()).total_seconds()
             if seconds_left <= 0:
                 return timeout_event(self.deadline, self._goal(request))
             when = asyncio.get_running_loop().time() + seconds_left
@@ -259,8 +154,8 @@ class LangdockUsageExportTrigger(_LangdockTrigger):
     Rate limits (429), server errors (500/502/503/504) and network failures are retried, waiting what
     ``Retry-After`` asks or backing off exponentially, each wait capped by the connection's
     ``max_retry_wait``, for ``retry_window`` seconds, and never past ``deadline``. An export above the
-    row cap is split into parts by the same :class:`ExportPlanner` as the sync hook uses, and the
-    parts are requested one after the other; the event carries the whole plan.
+    row cap is split into parts (``LangdockAsyncHook.plan_export``, which plans like the sync hook),
+    requested one after the other; the event carries the whole plan.
 
     :param request: the export, as ``ExportRequest.to_dict()`` gives it.
     :param langdock_conn_id: the ``langdock`` connection, read in the triggerer.
@@ -268,6 +163,7 @@ class LangdockUsageExportTrigger(_LangdockTrigger):
     :param retry_window: seconds to keep retrying transient errors before an error event.
     :param hook_params: keyword arguments for the ``LangdockAsyncHook`` (the operator's
         ``hook_params``); ``max_attempts`` does not apply here, where ``retry_window`` bounds retries.
+    :param clock: what it reads the time from and polls on (not serialized; default: real time).
     """
 
     def __init__(
@@ -278,36 +174,22 @@ class LangdockUsageExportTrigger(_LangdockTrigger):
         deadline: datetime | str | None = None,
         retry_window: float = DEFAULT_RETRY_WINDOW,
         hook_params: Mapping[str, Any] | None = None,
+        clock: Clock | None = None,
     ) -> None:
         super().__init__(
-            request=request, langdock_conn_id=langdock_conn_id, deadline=deadline, hook_params=hook_params
+            request=request,
+            langdock_conn_id=langdock_conn_id,
+            deadline=deadline,
+            hook_params=hook_params,
+            clock=clock,
         )
         self.retry_window = seconds(retry_window, "retry_window")
 
     def _kwargs(self) -> dict[str, Any]:
         return {**super()._kwargs(), "retry_window": self.retry_window}
 
-    async def request_export(self, hook: LangdockAsyncHook, request: ExportRequest) -> ExportResult:
-        """Export ``request`` once, retrying transient errors for ``retry_window`` seconds.
-
-        Raises the typed error otherwise. A loop over several requests (e.g. the parts of a split
-        range) can call it repeatedly; each call has its own retry window.
-        """
-        return await hook.run_export(request, retry_until=retry_deadline(self.retry_window))
-
     async def _wait(self, hook: LangdockAsyncHook, request: ExportRequest) -> dict[str, Any]:
-        planner = ExportPlanner(request)
-        while (part := planner.next_request()) is not None:
-            try:
-                result = await self.request_export(hook, part)
-            except LangdockExportTooLargeError as error:
-                pieces = planner.too_large(error.row_count, error.row_limit)
-                self.log.warning("%s; splitting it into %d parts.", error, len(pieces))
-            except LangdockNoDataError as error:
-                planner.no_data(error)
-            else:
-                planner.succeeded(result)
-        return plan_event(request, planner.plan())
+        return plan_event(request, await hook.plan_export(request, retry_window=self.retry_window))
 
     def _goal(self, request: ExportRequest) -> str:
         return f"Langdock finished the {request.describe()}"
@@ -326,6 +208,7 @@ class LangdockUsageDataTrigger(_LangdockTrigger):
     :param deadline: absolute UTC time (aware datetime or ISO string) after which a timeout event fires.
     :param poll_interval: seconds between two checks.
     :param hook_params: keyword arguments for the ``LangdockAsyncHook`` (the sensor's ``hook_params``).
+    :param clock: what it reads the time from and polls on (not serialized; default: real time).
     """
 
     def __init__(
@@ -336,9 +219,14 @@ class LangdockUsageDataTrigger(_LangdockTrigger):
         deadline: datetime | str | None = None,
         poll_interval: float = DEFAULT_POLL_INTERVAL,
         hook_params: Mapping[str, Any] | None = None,
+        clock: Clock | None = None,
     ) -> None:
         super().__init__(
-            request=request, langdock_conn_id=langdock_conn_id, deadline=deadline, hook_params=hook_params
+            request=request,
+            langdock_conn_id=langdock_conn_id,
+            deadline=deadline,
+            hook_params=hook_params,
+            clock=clock,
         )
         self.poll_interval = seconds(poll_interval, "poll_interval")
 
@@ -348,25 +236,14 @@ class LangdockUsageDataTrigger(_LangdockTrigger):
     async def _wait(self, hook: LangdockAsyncHook, request: ExportRequest) -> dict[str, Any]:
         while True:
             try:
-                result = await hook.run_export(request)
-            except LangdockExportTooLargeError as error:
-                self.log.info("%s: the data is there (the export operator splits such a range).", error)
-                return success_event(over_row_cap_metadata(request, error.row_count))
-            except LangdockNoDataError:
-                self.log.info(
-                    "No usage data yet for the %s; checking again in %g s.",
-                    request.describe(),
-                    self.poll_interval,
-                )
-            except LangdockTransientError as error:
-                self.log.warning(
-                    "Langdock is not answering normally (%s); checking again in %g s.",
-                    error,
-                    self.poll_interval,
-                )
-            else:
-                return success_event(result)
-            await _sleep(self.poll_interval)
+                answer: ExportResult | LangdockError = await hook.run_export(request)
+            except SENSED_ERRORS as error:
+                answer = error
+            outcome = sensor_outcome(request, answer)
+            outcome.log_to(self.log, f"checking again in {self.poll_interval:g} s")
+            if outcome.metadata is not None:
+                return success_event(outcome.metadata)
+            await self.clock.async_sleep(self.poll_interval)
 
     def _goal(self, request: ExportRequest) -> str:
         return f"Langdock had usage data for the {request.describe()}"
@@ -375,15 +252,6 @@ class LangdockUsageDataTrigger(_LangdockTrigger):
 __all__ = [
     "DEFAULT_POLL_INTERVAL",
     "DEFAULT_RETRY_WINDOW",
-    "LangdockTriggerEvent",
     "LangdockUsageDataTrigger",
     "LangdockUsageExportTrigger",
-    "deadline_after",
-    "error_event",
-    "plan_event",
-    "plan_from_event",
-    "result_from_event",
-    "sensor_metadata_from_event",
-    "success_event",
-    "timeout_event",
 ]
